@@ -1,0 +1,22 @@
+import FerryPluginKit
+
+enum FilePlugin {
+    static var manifest: PluginManifest {
+        PluginManifest(
+            name: "file", version: "1.0.0",
+            description: "Reads JSON Lines or CSV files; writes JSON Lines (the no-server default)",
+            options: [
+                .string("path", required: true, "File to read (source) or append to (sink)"),
+                .oneOf("format", ["jsonl", "csv"], "Source format; default from the extension (.csv, else jsonl)"),
+                .string("csv_delimiter", default: ",", "CSV field separator (one byte)"),
+                .boolean("csv_infer_types", default: true, "CSV: turn numbers and true/false into typed values, empty into null"),
+                .boolean("fsync", default: true, "Sink: fsync on every commit, before the checkpoint moves"),
+                .boolean("create_dirs", default: true, "Sink: create missing parent directories"),
+            ],
+            capabilities: [.shardedRead, .estimate, .preview, .orderedSink],
+            source: FileSource.self, sink: FileSink.self, hasCheck: true)
+    }
+}
+
+@_cdecl("ferry_plugin_entry")
+public func ferryPluginEntry() -> UnsafeRawPointer { PluginExport.entry(FilePlugin.manifest) }

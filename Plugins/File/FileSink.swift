@@ -1,0 +1,87 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FerryPluginKit
+
+/// Appends records as JSON Lines (relaxed extended JSON), one write per
+/// batch; `commit` fsyncs so a checkpoint never runs ahead of the file.
+final class FileSink: SinkPlugin {
+    let path: String
+    let sync: Bool
+    let createDirectories: Bool
+    let truncate: Bool
+    var fd: Int32 = -1
+    let buffer = ByteBuffer(capacity: 64 * 1024)
+
+    init(config: PluginConfig, context: PluginContext) throws {
+        path = try config.requiredString("path")
+        sync = try config.bool("fsync") ?? true
+        createDirectories = try config.bool("create_dirs") ?? true
+        // Full mode replaces the file's contents; the others append.
+        truncate = context.mode == .full
+    }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    /// Opens on the first write, so open and preview (dry runs) touch nothing.
+    private func openIfNeeded() throws {
+        guard fd < 0 else { return }
+        if createDirectories { try Self.makeParentDirectories(of: path) }
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
+        guard fd >= 0 else { throw PluginError.config("cannot open '\(path)' for writing: \(String(cString: strerror(errno)))") }
+    }
+
+    static func makeParentDirectories(of path: String) throws {
+        var prefix = ""
+        let components = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        for (index, component) in components.enumerated() {
+            prefix += (index == 0 ? "" : "/") + component
+            if prefix.isEmpty { continue }
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw PluginError.config("cannot create directory '\(prefix)': \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    func write(_ batch: BatchView, result: inout SinkResult) throws {
+        try openIfNeeded()
+        buffer.removeAll()
+        for (index, document) in batch.enumerated() {
+            guard let json = ExtendedJSON.render(document) else {
+                result.rejects.reject(index, "file: record is not valid BSON")
+                continue
+            }
+            var line = json
+            line.withUTF8 { buffer.append(UnsafeRawBufferPointer($0)) }
+            buffer.append(byte: 0x0A)
+            result.inserted += 1
+        }
+        var written = 0
+        let bytes = buffer.bytes
+        while written < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw PluginError.transient("write '\(path)': \(String(cString: strerror(errno)))")
+            }
+            written += n
+        }
+    }
+
+    func preview(_ batch: BatchView, result: inout SinkResult) throws {
+        result.inserted = UInt64(batch.count)
+    }
+
+    func commit() throws {
+        if sync && fd >= 0 && fsync(fd) != 0 {
+            throw PluginError.transient("fsync '\(path)': \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func check() throws {
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        guard access(directory.isEmpty ? "/" : directory, W_OK) == 0 || createDirectories else {
+            throw PluginError.transient("cannot write in '\(directory)'")
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+/// Expands `${VAR}`, `${VAR:-default}` and `${file:PATH}` in config scalars,
+/// so secrets come from the environment or mounted files, never the YAML.
+public struct Interpolation: Sendable {
+    public var environment: [String: String]
+    /// Extra variables (e.g. PIPELINE_DIR) that win over the environment.
+    public var builtins: [String: String]
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, builtins: [String: String] = [:]) {
+        self.environment = environment
+        self.builtins = builtins
+    }
+
+    /// Expands one string; `$$` stands for a literal `$`.
+    public func expand(_ text: String) throws(InterpolationError) -> String {
+        guard text.contains("$") else { return text }
+        var result = ""
+        var index = text.startIndex
+        while index < text.endIndex {
+            let character = text[index]
+            let next = text.index(after: index)
+            if character == "$", next < text.endIndex, text[next] == "$" {
+                result.append("$")
+                index = text.index(after: next)
+            } else if character == "$", next < text.endIndex, text[next] == "{" {
+                guard let close = text[next...].firstIndex(of: "}") else {
+                    throw InterpolationError(message: "unterminated '${' in '\(text)'")
+                }
+                let expression = String(text[text.index(after: next)..<close])
+                result += try resolve(expression)
+                index = text.index(after: close)
+            } else {
+                result.append(character)
+                index = next
+            }
+        }
+        return result
+    }
+
+    private func resolve(_ expression: String) throws(InterpolationError) -> String {
+        if expression.hasPrefix("file:") {
+            let path = String(expression.dropFirst(5))
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw InterpolationError(message: "cannot read secret file '\(path)'")
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        var name = expression
+        var fallback: String?
+        if let range = expression.range(of: ":-") {
+            name = String(expression[..<range.lowerBound])
+            fallback = String(expression[range.upperBound...])
+        }
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+            throw InterpolationError(message: "'${\(expression)}' is not a variable name")
+        }
+        if let value = builtins[name] ?? environment[name] { return value }
+        if let fallback { return fallback }
+        throw InterpolationError(message: "environment variable \(name) is not set")
+    }
+}
+
+public struct InterpolationError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+extension ConfigNode {
+    /// The node with every scalar expanded; errors carry the scalar's line.
+    public func interpolated(_ interpolation: Interpolation, file: String, path: String) throws(ConfigError) -> ConfigNode {
+        switch self {
+        case .scalar(let text, let quoted, let line):
+            do {
+                return .scalar(try interpolation.expand(text), quoted: quoted, line: line)
+            } catch {
+                throw ConfigError(file: file, line: line, field: path, error.message)
+            }
+        case .mapping(let entries, let line):
+            var expanded: [(key: String, keyLine: Int, value: ConfigNode)] = []
+            for entry in entries {
+                let childPath = path.isEmpty ? entry.key : "\(path).\(entry.key)"
+                expanded.append((entry.key, entry.keyLine, try entry.value.interpolated(interpolation, file: file, path: childPath)))
+            }
+            return .mapping(expanded, line: line)
+        case .sequence(let items, let line):
+            var expanded: [ConfigNode] = []
+            for (index, item) in items.enumerated() {
+                expanded.append(try item.interpolated(interpolation, file: file, path: "\(path)[\(index)]"))
+            }
+            return .sequence(expanded, line: line)
+        }
+    }
+}

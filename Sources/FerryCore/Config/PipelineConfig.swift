@@ -1,0 +1,121 @@
+import FerryPluginKit
+
+/// One stage of a pipeline: which plugin, with which config.
+public struct StageConfig: Sendable {
+    /// A plugin name from the plugins directory, or a path to a `.so`.
+    public var plugin: String
+    public var config: ConfigNode?
+    /// Where the stage is declared, for messages.
+    public var line: Int
+    /// "source", "transforms[0]", "sink".
+    public var role: String
+
+    public init(plugin: String, config: ConfigNode?, line: Int, role: String) {
+        self.plugin = plugin
+        self.config = config
+        self.line = line
+        self.role = role
+    }
+
+    /// The config as the JSON text handed to the plugin's `open`.
+    public var configJSON: String { (config?.json ?? .object([:])).jsonText }
+}
+
+/// Where rejected records go, and how many a run may have before it fails.
+public struct DeadLetterConfig: Sendable {
+    /// A JSON Lines file; nil means `<state dir>/<pipeline>.dead-letters.jsonl`.
+    public var path: String?
+    /// The error budget: the run fails once more records than this are rejected.
+    public var maxRecords: Int
+
+    public init(path: String? = nil, maxRecords: Int = 1000) {
+        self.path = path
+        self.maxRecords = maxRecords
+    }
+}
+
+/// How transient failures (a dropped connection) are retried.
+public struct RetryPolicy: Sendable {
+    public var attempts: Int
+    public var initialDelayMilliseconds: Int
+    public var maxDelayMilliseconds: Int
+
+    public init(attempts: Int = 5, initialDelayMilliseconds: Int = 200, maxDelayMilliseconds: Int = 10_000) {
+        self.attempts = attempts
+        self.initialDelayMilliseconds = initialDelayMilliseconds
+        self.maxDelayMilliseconds = maxDelayMilliseconds
+    }
+
+    /// Exponential backoff with full jitter for the given (1-based) retry.
+    public func delay(forRetry retry: Int) -> Double {
+        let exponential = Double(initialDelayMilliseconds) * Double(1 << min(retry - 1, 20))
+        let capped = min(exponential, Double(maxDelayMilliseconds))
+        return Double.random(in: capped / 2...capped) / 1000
+    }
+}
+
+/// A pipeline file, parsed and checked: source → transforms → sink.
+public struct PipelineConfig: Sendable {
+    public var name: String
+    public var file: String
+    public var source: StageConfig
+    public var transforms: [StageConfig]
+    public var sink: StageConfig
+    public var batchSize: Int
+    public var workers: Int
+    public var mode: SyncMode
+    public var schedule: String?
+    public var deadLetters: DeadLetterConfig
+    public var retry: RetryPolicy
+    /// Most batches between read and commit at once (the backpressure bound).
+    public var maxInFlight: Int?
+    /// How often the checkpoint is written while a run goes on (it is always written at the end).
+    public var checkpointIntervalMilliseconds: Int
+    /// The `tests:` block, kept for `ferry test`.
+    public var tests: ConfigNode?
+
+    public static let defaultBatchSize = 100
+
+    public init(
+        name: String, file: String, source: StageConfig, transforms: [StageConfig] = [], sink: StageConfig,
+        batchSize: Int = PipelineConfig.defaultBatchSize, workers: Int = 1, mode: SyncMode = .incremental,
+        schedule: String? = nil, deadLetters: DeadLetterConfig = .init(), retry: RetryPolicy = .init(),
+        maxInFlight: Int? = nil, checkpointIntervalMilliseconds: Int = 1000, tests: ConfigNode? = nil
+    ) {
+        self.name = name
+        self.file = file
+        self.source = source
+        self.transforms = transforms
+        self.sink = sink
+        self.batchSize = batchSize
+        self.workers = workers
+        self.mode = mode
+        self.schedule = schedule
+        self.deadLetters = deadLetters
+        self.retry = retry
+        self.maxInFlight = maxInFlight
+        self.checkpointIntervalMilliseconds = checkpointIntervalMilliseconds
+        self.tests = tests
+    }
+
+    public var stages: [StageConfig] { [source] + transforms + [sink] }
+}
+
+extension SyncMode {
+    public init?(name: String) {
+        switch name {
+        case "full": self = .full
+        case "incremental": self = .incremental
+        case "missing-only", "missing_only": self = .missingOnly
+        default: return nil
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .full: "full"
+        case .incremental: "incremental"
+        case .missingOnly: "missing-only"
+        }
+    }
+}

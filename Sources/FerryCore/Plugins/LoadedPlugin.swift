@@ -1,0 +1,46 @@
+import CFerryPlugin
+import FerryPluginKit
+
+/// A plugin whose descriptor passed every check: its facts copied out, and
+/// the descriptor (copied, never read past the plugin's own struct_size).
+///
+/// Shared objects are never unloaded: Swift plugins cannot be dlclose'd safely.
+public final class LoadedPlugin: @unchecked Sendable {
+    public let path: String
+    public let name: String
+    public let version: String
+    public let summary: String
+    public let kinds: PluginKinds
+    public let capabilities: PluginCapabilities
+    public let abiMajor: Int
+    public let abiMinor: Int
+    public let configSchemaText: String
+    public let configSchema: JSONValue
+    let descriptor: ferry_plugin_descriptor
+
+    init(path: String, descriptor: ferry_plugin_descriptor, schema: JSONValue) {
+        self.path = path
+        self.descriptor = descriptor
+        name = String(cString: descriptor.name)
+        version = String(cString: descriptor.version)
+        summary = descriptor.description.map { String(cString: $0) } ?? ""
+        kinds = PluginKinds(rawValue: descriptor.kinds)
+        capabilities = PluginCapabilities(rawValue: descriptor.capabilities)
+        abiMajor = Int(descriptor.abi_major)
+        abiMinor = Int(descriptor.abi_minor)
+        configSchemaText = descriptor.config_schema.map { String(cString: $0) } ?? "{}"
+        configSchema = schema
+    }
+
+    public var kindNames: [String] {
+        var names: [String] = []
+        if kinds.contains(.source) { names.append("source") }
+        if kinds.contains(.transform) { names.append("transform") }
+        if kinds.contains(.sink) { names.append("sink") }
+        return names
+    }
+
+    public var hasCheck: Bool { descriptor.check != nil }
+    public var hasPreview: Bool { descriptor.preview != nil }
+    public var hasEstimate: Bool { descriptor.estimate != nil }
+}

@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFerryPlugin
+import FerryPluginKit
+import Foundation
+
+/// Opens plugin files with dlopen and checks each descriptor before using it:
+/// ABI version first, then size, then every field the host relies on.
+public enum PluginLoader {
+    static let hostMajor = Int(FERRY_ABI_MAJOR)
+    static let hostMinor = Int(FERRY_ABI_MINOR)
+    static let minimumSize = MemoryLayout<ferry_plugin_descriptor>.offset(of: \ferry_plugin_descriptor.reserved)!
+
+    /// Loads one plugin file.
+    public static func load(path: String, checkPermissions: Bool = true) throws(PluginLoadError) -> LoadedPlugin {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw PluginLoadError(path: path, .notFound) }
+        if checkPermissions { try checkSafe(path: path, info: info) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw PluginLoadError(path: path, .notSharedObject("not a regular file"))
+        }
+
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            let detail = dlerror().map { String(cString: $0) } ?? "dlopen failed"
+            throw PluginLoadError(path: path, .notSharedObject(detail.replacingOccurrences(of: "\(path): ", with: "")))
+        }
+        guard let symbol = dlsym(handle, FERRY_PLUGIN_ENTRY_SYMBOL) else {
+            throw PluginLoadError(path: path, .noEntrySymbol)
+        }
+        let entry = unsafeBitCast(symbol, to: ferry_plugin_entry_fn.self)
+        guard let raw = entry() else { throw PluginLoadError(path: path, .nullDescriptor) }
+
+        // The first 8 bytes (size, major, minor) are stable across every ABI version.
+        let base = UnsafeRawPointer(raw)
+        let size = Int(base.load(as: UInt32.self))
+        let major = Int(base.load(fromByteOffset: 4, as: UInt16.self))
+        let minor = Int(base.load(fromByteOffset: 6, as: UInt16.self))
+        guard major == hostMajor else {
+            throw PluginLoadError(path: path, .abiMismatch(pluginMajor: major, pluginMinor: minor, hostMajor: hostMajor, hostMinor: hostMinor))
+        }
+        guard size >= minimumSize else {
+            throw PluginLoadError(path: path, .descriptorTooSmall(size: size, minimum: minimumSize))
+        }
+        // Copy only what the plugin declared; fields it does not know stay zero.
+        var descriptor = ferry_plugin_descriptor()
+        withUnsafeMutableBytes(of: &descriptor) { destination in
+            destination.copyMemory(from: UnsafeRawBufferPointer(start: base, count: min(size, destination.count)))
+        }
+        let schema = try validate(descriptor, path: path)
+        return LoadedPlugin(path: path, descriptor: descriptor, schema: schema)
+    }
+
+    static func checkSafe(path: String, info: stat) throws(PluginLoadError) {
+        if info.st_mode & S_IWOTH != 0 {
+            throw PluginLoadError(path: path, .insecurePermissions("the file is writable by others (chmod o-w)"))
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var directoryInfo = stat()
+        if stat(directory, &directoryInfo) == 0, directoryInfo.st_mode & S_IWOTH != 0, directoryInfo.st_mode & S_ISVTX == 0 {
+            throw PluginLoadError(path: path, .insecurePermissions("its directory \(directory) is writable by others (chmod o-w)"))
+        }
+    }
+
+    static func validate(_ descriptor: ferry_plugin_descriptor, path: String) throws(PluginLoadError) -> JSONValue {
+        func invalid(_ detail: String) -> PluginLoadError { PluginLoadError(path: path, .invalidDescriptor(detail)) }
+        guard let namePointer = descriptor.name else { throw invalid("name is NULL") }
+        let name = String(cString: namePointer)
+        guard let first = name.unicodeScalars.first, ("a"..."z").contains(first),
+            name.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }),
+            name.count <= 64
+        else { throw invalid("name '\(name)' must match [a-z][a-z0-9_-]* (at most 64 characters)") }
+        guard let version = descriptor.version.map({ String(cString: $0) }), !version.isEmpty else {
+            throw invalid("plugin '\(name)' has no version")
+        }
+        _ = version
+        let kinds = PluginKinds(rawValue: descriptor.kinds)
+        let known: PluginKinds = [.source, .transform, .sink]
+        guard !kinds.isEmpty, known.isSuperset(of: kinds) else {
+            throw invalid("plugin '\(name)' declares kinds 0x\(String(descriptor.kinds, radix: 16)); expected source, transform and/or sink bits")
+        }
+        var missing: [String] = []
+        if descriptor.open == nil { missing.append("open") }
+        if descriptor.close == nil { missing.append("close") }
+        if kinds.contains(.source) {
+            if descriptor.read == nil { missing.append("read") }
+            if descriptor.release == nil { missing.append("release") }
+        }
+        if kinds.contains(.transform) {
+            if descriptor.transform == nil { missing.append("transform") }
+            if descriptor.release == nil && !missing.contains("release") { missing.append("release") }
+        }
+        if kinds.contains(.sink) {
+            if descriptor.write == nil { missing.append("write") }
+            if descriptor.commit == nil { missing.append("commit") }
+        }
+        guard missing.isEmpty else {
+            throw invalid("plugin '\(name)' lacks required functions: \(missing.joined(separator: ", "))")
+        }
+        guard let schemaPointer = descriptor.config_schema else { return .object([:]) }
+        let schemaText = String(cString: schemaPointer)
+        do {
+            let schema = try JSONValue.parse(schemaText)
+            guard schema.objectValue != nil else { throw invalid("plugin '\(name)': config_schema is not a JSON object") }
+            return schema
+        } catch let error as PluginLoadError {
+            throw error
+        } catch {
+            throw invalid("plugin '\(name)': config_schema is not valid JSON")
+        }
+    }
+}

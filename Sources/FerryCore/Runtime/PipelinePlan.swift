@@ -1,0 +1,43 @@
+import FerryPluginKit
+
+/// A pipeline whose stages are resolved to loaded plugins of the right kind
+/// and whose configs passed each plugin's schema: ready to run.
+public struct PipelinePlan: Sendable {
+    public struct Stage: Sendable {
+        public var config: StageConfig
+        public var plugin: LoadedPlugin
+    }
+
+    public var pipeline: PipelineConfig
+    public var source: Stage
+    public var transforms: [Stage]
+    public var sink: Stage
+
+    /// Resolves every stage; collects every problem before failing.
+    public static func resolve(_ pipeline: PipelineConfig, catalog: PluginCatalog) throws(ConfigErrors) -> PipelinePlan {
+        var errors: [ConfigError] = []
+        func resolveStage(_ stage: StageConfig, kind: PluginKinds, kindName: String) -> Stage? {
+            let plugin: LoadedPlugin
+            do {
+                plugin = try catalog.resolve(stage.plugin)
+            } catch {
+                errors.append(ConfigError(file: pipeline.file, line: stage.line, field: "\(stage.role).plugin", error.description))
+                return nil
+            }
+            guard plugin.kinds.contains(kind) else {
+                errors.append(ConfigError(
+                    file: pipeline.file, line: stage.line, field: "\(stage.role).plugin",
+                    "plugin '\(plugin.name)' is not a \(kindName) (it is: \(plugin.kindNames.joined(separator: ", ")))"))
+                return nil
+            }
+            let validator = SchemaValidator(schema: plugin.configSchema, plugin: plugin.name, file: pipeline.file)
+            errors += validator.validate(stage.config, path: "\(stage.role).config", line: stage.line)
+            return Stage(config: stage, plugin: plugin)
+        }
+        let source = resolveStage(pipeline.source, kind: .source, kindName: "source")
+        let transforms = pipeline.transforms.map { resolveStage($0, kind: .transform, kindName: "transform") }
+        let sink = resolveStage(pipeline.sink, kind: .sink, kindName: "sink")
+        guard errors.isEmpty, let source, let sink else { throw ConfigErrors(errors: errors) }
+        return PipelinePlan(pipeline: pipeline, source: source, transforms: transforms.compactMap { $0 }, sink: sink)
+    }
+}

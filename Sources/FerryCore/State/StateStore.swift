@@ -1,0 +1,33 @@
+/// Where checkpoints live.
+///
+/// Implementation requirements:
+/// - `save` is atomic: after a crash at any moment, `load` returns either the
+///   previous checkpoint or the new one, never a mix or nothing.
+/// - `load` refuses (throws) a checkpoint of another format, pipeline, shard
+///   or source plugin instead of returning it.
+/// - Safe to call from any thread; calls for one pipeline come one at a time.
+public protocol StateStore: Sendable {
+    func load(pipeline: String, shard: ShardSpec, sourcePlugin: String) throws -> Checkpoint?
+    func save(_ checkpoint: Checkpoint) throws
+    func reset(pipeline: String, shard: ShardSpec?) throws
+    /// Human-readable location, for messages.
+    func location(pipeline: String, shard: ShardSpec) -> String
+}
+
+extension StateStore {
+    /// The checks every store applies to what it read.
+    func verify(_ checkpoint: Checkpoint, pipeline: String, shard: ShardSpec, sourcePlugin: String, at location: String) throws {
+        guard checkpoint.format == Checkpoint.currentFormat else {
+            throw StateError("\(location): checkpoint format \(checkpoint.format) is not the format this ferry writes (\(Checkpoint.currentFormat)); run `ferry state reset` to start over")
+        }
+        guard checkpoint.pipeline == pipeline else {
+            throw StateError("\(location): checkpoint belongs to pipeline '\(checkpoint.pipeline)', not '\(pipeline)'")
+        }
+        guard checkpoint.sourcePlugin == sourcePlugin else {
+            throw StateError("\(location): checkpoint was taken from source plugin '\(checkpoint.sourcePlugin)', the pipeline now reads from '\(sourcePlugin)'; run `ferry state reset` to start over")
+        }
+        guard checkpoint.shardIndex == shard.index, checkpoint.shardCount == shard.count else {
+            throw StateError("\(location): checkpoint is for shard \(checkpoint.shardIndex)/\(checkpoint.shardCount), not \(shard)")
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import FerryCore
+import Foundation
+import Logging
+
+/// Options every command that loads plugins shares.
+struct PluginOptions: ParsableArguments {
+    @Option(name: .customLong("plugins"), help: ArgumentHelp("Plugin directory (repeatable, or colon-separated).", valueName: "DIR"))
+    var directories: [String] = []
+
+    func catalog() -> PluginCatalog {
+        PluginCatalog(directories: PluginCatalog.defaultDirectories(explicit: directories))
+    }
+}
+
+struct LogOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, warning, error.")
+    var logLevel: String = "warning"
+
+    func makeLogger() -> Logger {
+        let level = Logger.Level(rawValue: logLevel) ?? .warning
+        var logger = Logger(label: "ferry") { label in StreamLogHandler.standardError(label: label) }
+        logger.logLevel = level
+        return logger
+    }
+}
+
+/// Writes to stderr without going through C's `stderr` global.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Loads and resolves a pipeline, printing every problem; exits 2 if invalid.
+func loadPlan(_ path: String, plugins: PluginOptions) throws -> PipelinePlan {
+    do {
+        let pipeline = try PipelineLoader().load(path: path)
+        return try PipelinePlan.resolve(pipeline, catalog: plugins.catalog())
+    } catch {
+        for problem in error.errors { printError("error: \(problem)") }
+        throw FerryExit.invalid
+    }
+}

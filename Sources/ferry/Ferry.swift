@@ -1,0 +1,16 @@
+import ArgumentParser
+
+@main
+struct Ferry: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ferry",
+        abstract: "A plugin-host ETL engine: batched, parallel pipelines from sources through transforms into sinks.",
+        discussion: """
+            Plugins are shared objects found in --plugins DIR, else $FERRY_PLUGIN_PATH, else beside the executable.
+
+            Exit codes: 0 success; 1 the run failed; 2 invalid pipeline or plugin; \
+            3 the run completed but dead-lettered records; 64 bad command line; 130 interrupted (state saved).
+            """,
+        version: "0.1.0",
+        subcommands: [RunCommand.self, ValidateCommand.self, PluginsCommand.self, StateCommand.self])
+}

@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Dispatch
+import FerryCore
+import FerryPluginKit
+import Foundation
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a pipeline once: read, transform, write, checkpoint.",
+        discussion: """
+            Ctrl-C or SIGTERM stops reading, finishes the batches in flight, saves the checkpoint and exits 130; \
+            a second signal exits at once (the checkpoint stays at the last commit). --dry-run writes nothing and \
+            saves no state: it shows sample records as they would be written and the sink's would-insert/update counts.
+            """)
+
+    @Argument(help: "The pipeline file (YAML).")
+    var pipeline: String
+
+    @Flag(help: "Read and transform, ask the sink to preview; write nothing, save no state.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("Stop after reading this many records.", valueName: "N"))
+    var limit: Int?
+
+    @Option(help: ArgumentHelp("Dry run: how many sample records to print.", valueName: "N"))
+    var sample: Int = 5
+
+    @Option(help: ArgumentHelp("Records per batch (overrides batch_size).", valueName: "N"))
+    var batchSize: Int?
+
+    @Option(help: ArgumentHelp("Parallel workers (overrides workers).", valueName: "N"))
+    var workers: Int?
+
+    @Option(help: ArgumentHelp("Read only shard i of N (each shard keeps its own checkpoint).", valueName: "i/N"))
+    var shard: String?
+
+    @Option(help: ArgumentHelp("Checkpoint directory (default: $FERRY_STATE_DIR, else .ferry/ beside the pipeline).", valueName: "DIR"))
+    var stateDir: String?
+
+    @Option(help: "Report format: text or json.")
+    var output: String = "text"
+
+    @Flag(help: "No progress display.")
+    var noProgress = false
+
+    @OptionGroup var plugins: PluginOptions
+    @OptionGroup var logging: LogOptions
+
+    func validate() throws {
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if let shard, ShardSpec(parsing: shard) == nil { throw ValidationError("--shard must be i/N with 0 ≤ i < N") }
+        if output != "text" && output != "json" { throw ValidationError("--output must be text or json") }
+    }
+
+    func run() throws {
+        let plan = try loadPlan(pipeline, plugins: plugins)
+        var options = RunOptions()
+        options.dryRun = dryRun
+        options.limit = limit
+        options.sampleSize = sample
+        options.batchSize = batchSize
+        options.workers = workers
+        options.shard = shard.flatMap(ShardSpec.init(parsing:)) ?? .whole
+        let locations = PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDir)
+        let store: any StateStore = dryRun ? MemoryStateStore() : FileStateStore(directory: locations.stateDirectory)
+        let runner = PipelineRunner(
+            plan: plan, options: options, store: store, deadLetterPath: locations.deadLetterPath, logger: logging.makeLogger())
+        if dryRun {
+            // A dry run starts where a real run would: from the saved checkpoint, read-only.
+            _ = try? FileStateStore(directory: locations.stateDirectory)
+                .load(pipeline: plan.pipeline.name, shard: options.shard, sourcePlugin: plan.source.plugin.name)
+                .map { try store.save($0) }
+        }
+
+        let signals = SignalHandler { runner.cancel() }
+        let progress = ProgressDisplay(runner: runner, enabled: !noProgress && output == "text")
+        let report = runner.run()
+        progress.stop()
+        signals.stop()
+
+        if output == "json" {
+            print(RunReportFormatter.json(report))
+        } else {
+            print(RunReportFormatter.text(report))
+        }
+        switch report.outcome {
+        case .completed:
+            if report.statistics.deadLettered > 0 && !dryRun { throw FerryExit.deadLettered }
+        case .cancelled:
+            throw FerryExit.interrupted
+        case .failed(let message):
+            if output == "text" { printError("error: \(message)") }
+            throw FerryExit.runFailed
+        }
+    }
+}
+
+/// SIGINT/SIGTERM: the first asks the run to stop cleanly, the second exits.
+final class SignalHandler: @unchecked Sendable {
+    private var sources: [any DispatchSourceSignal] = []
+    private var count = 0
+
+    init(onFirst: @escaping @Sendable () -> Void) {
+        let queue = DispatchQueue(label: "ferry.signals")
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.count += 1
+                if self.count == 1 {
+                    printError("\nstopping: finishing batches in flight and saving the checkpoint (signal again to exit now)")
+                    onFirst()
+                } else {
+                    exit(130)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func stop() {
+        sources.forEach { $0.cancel() }
+    }
+}
