@@ -18,8 +18,9 @@ final class ProgressDisplay: @unchecked Sendable {
         interactive = enabled && isatty(2) != 0
         timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "ferry.progress"))
         timer.schedule(deadline: .now() + .milliseconds(200), repeating: .milliseconds(interactive ? 200 : 5000))
-        timer.setEventHandler { [weak self] in self?.tick() }
-        if enabled { timer.resume() }
+        if enabled { timer.setEventHandler { [weak self] in self?.tick() } }
+        // A dispatch source must be resumed before it is released, used or not.
+        timer.resume()
     }
 
     func stop() {

@@ -380,6 +380,8 @@ public final class PipelineRunner: @unchecked Sendable {
         group.wait()
 
         let exhausted = sourceExhausted.withLock { $0 }
+        // The last save marks the checkpoint complete even if nothing moved since.
+        if exhausted && failure == nil && lastState != nil { dirty = true }
         saveCheckpoint(complete: exhausted && failure == nil)
         if report.checkpoint == nil && !options.dryRun { report.checkpoint = previous }
         workers.forEach { $0.close() }

@@ -1,0 +1,77 @@
+import FerryCore
+import Foundation
+import Testing
+
+@Suite("ferry command line", .serialized)
+struct CLITests {
+    @Test("--help lists the commands and the exit codes")
+    func help() throws {
+        let result = try TestSupport.run(TestSupport.ferryExecutable, ["--help"])
+        #expect(result.status == 0)
+        for word in ["run", "validate", "plugins", "state", "Exit codes"] { #expect(result.stdout.contains(word)) }
+    }
+
+    @Test("validate exits 2 with file and line for a bad pipeline, 0 for a good one")
+    func validate() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let plugins = try TestSupport.pluginDirectory(TestSupport.standardPlugins)
+        try "source: {plugin: generate, config: {count: -1}}\nsink: {plugin: blackhole}\n".write(toFile: "\(directory)/bad.yaml", atomically: true, encoding: .utf8)
+        try "source: {plugin: generate}\nsink: {plugin: blackhole}\n".write(toFile: "\(directory)/good.yaml", atomically: true, encoding: .utf8)
+        let bad = try TestSupport.run(TestSupport.ferryExecutable, ["validate", "\(directory)/bad.yaml", "--plugins", plugins])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("bad.yaml:1: source.config.count: must be at least 0"))
+        let good = try TestSupport.run(TestSupport.ferryExecutable, ["validate", "\(directory)/good.yaml", "--plugins", plugins])
+        #expect(good.status == 0)
+    }
+
+    @Test("run, dry run as JSON, state show/reset and the dead-letter exit code")
+    func run() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let plugins = try TestSupport.pluginDirectory(TestSupport.standardPlugins)
+        let pipeline = "\(directory)/p.yaml"
+        try "name: cli\nsource: {plugin: generate, config: {count: 300}}\nsink: {plugin: file, config: {path: \(directory)/out.jsonl}}\n"
+            .write(toFile: pipeline, atomically: true, encoding: .utf8)
+        let dry = try TestSupport.run(TestSupport.ferryExecutable, ["run", pipeline, "--plugins", plugins, "--dry-run", "--output", "json"])
+        #expect(dry.status == 0)
+        let report = try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any]
+        #expect(report?["dryRun"] as? Bool == true)
+        #expect(report?["inserted"] as? Int == 300)
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/out.jsonl"))
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/.ferry/cli.state.json"))
+
+        let real = try TestSupport.run(TestSupport.ferryExecutable, ["run", pipeline, "--plugins", plugins, "--no-progress"])
+        #expect(real.status == 0)
+        #expect(real.stdout.contains("written 300"))
+        let shown = try TestSupport.run(TestSupport.ferryExecutable, ["state", "show", pipeline])
+        #expect(shown.stdout.contains("\"records\" : 300"))
+        _ = try TestSupport.run(TestSupport.ferryExecutable, ["state", "reset", pipeline])
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/.ferry/cli.state.json"))
+
+        try "name: dl\nsource: {plugin: generate, config: {count: 100}}\nsink: {plugin: blackhole, config: {reject_every: 50}}\n"
+            .write(toFile: "\(directory)/dl.yaml", atomically: true, encoding: .utf8)
+        let rejected = try TestSupport.run(TestSupport.ferryExecutable, ["run", "\(directory)/dl.yaml", "--plugins", plugins, "--no-progress"])
+        #expect(rejected.status == 3)
+        #expect(rejected.stdout.contains("dead letters: 2 in"))
+    }
+
+    @Test("SIGINT stops the run, saves the checkpoint and exits 130")
+    func interrupt() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let plugins = try TestSupport.pluginDirectory(TestSupport.standardPlugins)
+        let pipeline = "\(directory)/slow.yaml"
+        try "name: slow\nsource: {plugin: generate, config: {count: 1000000}}\nsink: {plugin: blackhole, config: {delay_ms: 10}}\n"
+            .write(toFile: pipeline, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestSupport.ferryExecutable)
+        process.arguments = ["run", pipeline, "--plugins", plugins, "--no-progress"]
+        process.standardOutput = Pipe()
+        process.standardError = Pipe()
+        try process.run()
+        Thread.sleep(forTimeInterval: 1.0)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        let state = try String(contentsOfFile: "\(directory)/.ferry/slow.state.json", encoding: .utf8)
+        #expect(state.contains("\"complete\" : false"))
+    }
+}

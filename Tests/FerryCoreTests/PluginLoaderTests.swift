@@ -1,0 +1,115 @@
+import FerryCore
+import Foundation
+import Testing
+
+@Suite("Plugin loader")
+struct PluginLoaderTests {
+    @Test("a good plugin loads with its descriptor facts")
+    func loadsGoodPlugin() throws {
+        let plugin = try PluginLoader.load(path: TestSupport.product("libFerryGenerate.so"))
+        #expect(plugin.name == "generate")
+        #expect(plugin.kindNames == ["source"])
+        #expect(plugin.abiMajor == 1)
+        #expect(plugin.configSchema["properties"]?["count"] != nil)
+    }
+
+    @Test("a text file named .so is reported, not loaded")
+    func textFile() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let path = "\(directory)/libnotes.so"
+        try "just some notes\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path) }
+        #expect(error?.description.contains(path) == true)
+        #expect(error?.description.contains("not a loadable shared object") == true)
+    }
+
+    @Test("a shared object without the entry symbol is reported")
+    func noEntry() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let path = try TestSupport.compileFixture(["NO_ENTRY"], into: directory, name: "libnoentry.so")
+        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path) }
+        #expect(error?.reason == .noEntrySymbol)
+        #expect(error?.description.contains("ferry_plugin_entry") == true)
+    }
+
+    @Test("an ABI major mismatch names both versions")
+    func wrongABI() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let path = try TestSupport.compileFixture(["WRONG_ABI"], into: directory, name: "libwrongabi.so")
+        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path) }
+        #expect(error?.reason == .abiMismatch(pluginMajor: 2, pluginMinor: 3, hostMajor: 1, hostMinor: 0))
+        #expect(error?.description.contains("ABI 2.3") == true)
+        #expect(error?.description.contains("ABI 1.0") == true)
+    }
+
+    @Test("a descriptor smaller than ABI 1 needs is refused before any field is read")
+    func smallDescriptor() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let path = try TestSupport.compileFixture(["SMALL_DESCRIPTOR"], into: directory, name: "libsmall.so")
+        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path) }
+        #expect(error?.reason == .descriptorTooSmall(size: 16, minimum: 128))
+    }
+
+    @Test("two plugins with one name: the name is refused, naming both files")
+    func duplicateNames() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        _ = try TestSupport.compileFixture(["NAME=\"twin\""], into: directory, name: "liba.so")
+        _ = try TestSupport.compileFixture(["NAME=\"twin\""], into: directory, name: "libb.so")
+        let catalog = PluginCatalog(directories: [directory])
+        #expect(catalog.failures.count == 1)
+        let error = #expect(throws: PluginLoadError.self) { try catalog.resolve("twin") }
+        #expect(error?.description.contains("liba.so") == true)
+        #expect(error?.description.contains("libb.so") == true)
+    }
+
+    @Test("a plugin file writable by others is refused")
+    func worldWritableFile() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let path = "\(directory)/libgen.so"
+        try FileManager.default.copyItem(atPath: TestSupport.product("libFerryGenerate.so"), toPath: path)
+        chmod(path, 0o666)
+        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path) }
+        #expect(error?.description.contains("writable by others") == true)
+    }
+
+    @Test("a plugin directory writable by others is refused")
+    func worldWritableDirectory() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let path = "\(directory)/libgen.so"
+        try FileManager.default.copyItem(atPath: TestSupport.product("libFerryGenerate.so"), toPath: path)
+        chmod(directory, 0o777)
+        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path) }
+        #expect(error?.description.contains("directory") == true)
+    }
+
+    @Test("open() failing reports the plugin's own message, with the password masked")
+    func failingOpen() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        _ = try TestSupport.compileFixture(["FAILING_OPEN", "NAME=\"failing\""], into: directory, name: "libfailing.so")
+        let plugins = try TestSupport.pluginDirectory(["FerryGenerate", "FerryBlackhole"])
+        try FileManager.default.copyItem(atPath: "\(directory)/libfailing.so", toPath: "\(plugins)/libfailing.so")
+        let plan = try TestSupport.plan(
+            """
+            source: {plugin: generate, config: {count: 10}}
+            transforms: [{plugin: failing}]
+            sink: {plugin: blackhole}
+            """, plugins: plugins)
+        let runner = PipelineRunner(plan: plan, store: MemoryStateStore(), deadLetterPath: "\(plugins)/dl.jsonl", logger: TestSupport.logger)
+        let report = runner.run()
+        let message = try #require(report.failureMessage)
+        #expect(message.contains("plugin 'failing'"))
+        #expect(message.contains("open failed"))
+        #expect(message.contains("password rejected"))
+        #expect(!message.contains("hunter2"))
+        #expect(report.statistics.read == 0)
+    }
+
+    @Test("a missing plugin name lists what was found")
+    func unknownName() throws {
+        let plugins = try TestSupport.pluginDirectory(["FerryGenerate"])
+        let catalog = PluginCatalog(directories: [plugins])
+        let error = #expect(throws: PluginLoadError.self) { try catalog.resolve("postgres") }
+        #expect(error?.description.contains("no plugin named 'postgres'") == true)
+        #expect(error?.description.contains("generate") == true)
+    }
+}

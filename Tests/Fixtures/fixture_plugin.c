@@ -1,0 +1,77 @@
+/*
+ * Deliberately broken plugins for the loader and runtime tests, one per
+ * -D flag. Each must be reported with a clear error, never crash the host.
+ *   WRONG_ABI        descriptor claims ABI 2.0
+ *   SMALL_DESCRIPTOR struct_size smaller than ABI 1 needs
+ *   NO_ENTRY         exports no ferry_plugin_entry
+ *   FAILING_OPEN     open() fails with the plugin's own message
+ *   BAD_BATCH        transform returns a batch whose count lies
+ *   NAME=...         plugin name (default "fixture")
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "ferry_plugin.h"
+
+#ifndef NAME
+#define NAME "fixture"
+#endif
+
+static ferry_status fx_open(const ferry_open_args *args, void **instance, ferry_error *error) {
+    (void)args;
+#ifdef FAILING_OPEN
+    *instance = malloc(16); /* close() must still be called on it */
+    ferry_set_error(error, "cannot connect to postgresql://bob:hunter2@db.example:5432/shop (password rejected)");
+    return FERRY_ERR_CONFIG;
+#else
+    (void)error;
+    *instance = malloc(16);
+    return FERRY_OK;
+#endif
+}
+
+static void fx_close(void *instance) { free(instance); }
+
+static ferry_status fx_transform(void *instance, const ferry_batch *input, ferry_batch *output, ferry_result *result,
+                                 ferry_error *error) {
+    (void)instance; (void)result; (void)error;
+    memset(output, 0, sizeof *output);
+    output->data = input->data;
+    output->size = input->size;
+    output->count = input->count;
+#ifdef BAD_BATCH
+    output->count = input->count + 1; /* claims a document that is not there */
+#endif
+    return FERRY_OK;
+}
+
+static void fx_release(void *instance, ferry_batch *batch) { (void)instance; memset(batch, 0, sizeof *batch); }
+
+static const ferry_plugin_descriptor descriptor = {
+#ifdef SMALL_DESCRIPTOR
+    .struct_size = 16,
+#else
+    .struct_size = sizeof(ferry_plugin_descriptor),
+#endif
+#ifdef WRONG_ABI
+    .abi_major = 2,
+    .abi_minor = 3,
+#else
+    .abi_major = FERRY_ABI_MAJOR,
+    .abi_minor = FERRY_ABI_MINOR,
+#endif
+    .name = NAME,
+    .version = "0.0.1",
+    .description = "test fixture",
+    .kinds = FERRY_KIND_TRANSFORM,
+    .config_schema = "{\"type\":\"object\"}",
+    .open = fx_open,
+    .close = fx_close,
+    .release = fx_release,
+    .transform = fx_transform,
+};
+
+#ifdef NO_ENTRY
+FERRY_PLUGIN_EXPORT const ferry_plugin_descriptor *some_other_symbol(void) { return &descriptor; }
+#else
+FERRY_PLUGIN_EXPORT const ferry_plugin_descriptor *ferry_plugin_entry(void) { return &descriptor; }
+#endif
