@@ -28,6 +28,10 @@ swift build
 [ -f "$PIPELINE" ] || die "no $PIPELINE"
 # Remove an old output first so a stale file can never pass for a fresh run.
 rm -f "$OUTPUT"
+log ".build/debug/ferry plugins"
+.build/debug/ferry plugins
+log ".build/debug/ferry run $PIPELINE --dry-run --sample 3  (writes nothing)"
+.build/debug/ferry run "$PIPELINE" --dry-run --sample 3
 log ".build/debug/ferry run $PIPELINE"
 .build/debug/ferry run "$PIPELINE"
 

@@ -67,7 +67,9 @@ struct CLITests {
         process.standardOutput = Pipe()
         process.standardError = Pipe()
         try process.run()
-        Thread.sleep(forTimeInterval: 1.0)
+        // Signal only once the run is under way: the first checkpoint proves it.
+        let stateFile = "\(directory)/.ferry/slow.state.json"
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: stateFile) { Thread.sleep(forTimeInterval: 0.05) }
         kill(process.processIdentifier, SIGINT)
         process.waitUntilExit()
         #expect(process.terminationStatus == 130)
