@@ -10,7 +10,7 @@ final class GenerateSource: SourcePlugin {
     let shardCount: Int
     let batchSize: Int
     /// Next record number (across all shards) this instance would emit.
-    var next: Int
+    @exclusivity(unchecked) var next: Int
 
     init(config: PluginConfig, context: PluginContext) throws {
         count = try config.int("count") ?? 1000

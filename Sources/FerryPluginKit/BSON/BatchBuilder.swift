@@ -7,7 +7,8 @@ import CFerryPlugin
 /// that is handed over the ABI without copying, and freed by `release`.
 public final class BatchBuilder {
     let buffer: ByteBuffer
-    public private(set) var count = 0
+    /// Unchecked for the same reason as `ByteBuffer`'s fields: one per record on the hot path.
+    @exclusivity(unchecked) public private(set) var count = 0
     /// For sources: the resume position after this batch (opaque to the host).
     public var state: [UInt8]?
 
