@@ -8,12 +8,12 @@ import Foundation
 /// Shows a run's progress: a redrawn bar on a terminal, a plain line every
 /// few seconds otherwise (logs stay greppable).
 final class ProgressDisplay: @unchecked Sendable {
-    private let runner: PipelineRunner
+    private let runner: LanedRun
     private let timer: any DispatchSourceTimer
     private let interactive: Bool
     private var lastLine = DispatchTime.now()
 
-    init(runner: PipelineRunner, enabled: Bool) {
+    init(runner: LanedRun, enabled: Bool) {
         self.runner = runner
         interactive = enabled && isatty(2) != 0
         timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "ferry.progress"))

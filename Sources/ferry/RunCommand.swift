@@ -35,6 +35,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Parallel workers (overrides workers).", valueName: "N"))
     var workers: Int?
 
+    @Option(help: ArgumentHelp("Read lanes: sharded sources read in parallel in this process (overrides read_lanes).", valueName: "N"))
+    var readLanes: Int?
+
     @Option(help: ArgumentHelp("Read only shard i of N (each shard keeps its own checkpoint).", valueName: "i/N"))
     var shard: String?
 
@@ -54,6 +57,7 @@ struct RunCommand: ParsableCommand {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if let readLanes, readLanes < 1 { throw ValidationError("--read-lanes must be at least 1") }
         if let shard, ShardSpec(parsing: shard) == nil { throw ValidationError("--shard must be i/N with 0 ≤ i < N") }
         if output != "text" && output != "json" { throw ValidationError("--output must be text or json") }
     }
@@ -67,15 +71,17 @@ struct RunCommand: ParsableCommand {
         options.batchSize = batchSize
         options.workers = workers
         options.shard = shard.flatMap(ShardSpec.init(parsing:)) ?? .whole
+        options.readLanes = readLanes
         let locations = PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDir)
         let store: any StateStore = dryRun ? MemoryStateStore() : FileStateStore(directory: locations.stateDirectory)
-        let runner = PipelineRunner(
+        let runner = LanedRun(
             plan: plan, options: options, store: store, deadLetterPath: locations.deadLetterPath, logger: logging.makeLogger())
         if dryRun {
             // A dry run starts where a real run would: from the saved checkpoint, read-only.
-            _ = try? FileStateStore(directory: locations.stateDirectory)
-                .load(pipeline: plan.pipeline.name, shard: options.shard, sourcePlugin: plan.source.plugin.name)
-                .map { try store.save($0) }
+            let saved = FileStateStore(directory: locations.stateDirectory)
+            for shard in (try? saved.savedShards(pipeline: plan.pipeline.name)) ?? [] {
+                _ = try? saved.load(pipeline: plan.pipeline.name, shard: shard, sourcePlugin: plan.source.plugin.name).map { try store.save($0) }
+            }
         }
 
         let signals = SignalHandler { runner.cancel() }

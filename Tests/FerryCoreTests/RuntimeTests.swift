@@ -243,6 +243,37 @@ struct RuntimeTests {
     }
 }
 
+@Suite("Read lanes", .serialized)
+struct ReadLaneTests {
+    @Test("lanes split a sharded source, keep a checkpoint each, and refuse a changed lane count")
+    func lanes() throws {
+        let plugins = try TestSupport.pluginDirectory(TestSupport.standardPlugins)
+        let store = MemoryStateStore()
+        func run(lanes: Int) throws -> RunReport {
+            let plan = try TestSupport.plan(
+                """
+                name: laned
+                source: {plugin: generate, config: {count: 10000}}
+                sink: {plugin: blackhole}
+                workers: 2
+                read_lanes: \(lanes)
+                """, plugins: plugins)
+            return LanedRun(plan: plan, options: RunOptions(), store: store, deadLetterPath: "\(plugins)/dl.jsonl", logger: TestSupport.logger).run()
+        }
+        let first = try run(lanes: 2)
+        #expect(first.outcome == .completed)
+        #expect(first.statistics.read == 10000)
+        #expect(first.statistics.written == 10000)
+        #expect(first.checkpoint?.records == 10000)
+        let shards = try store.savedShards(pipeline: "laned").sorted { $0.index < $1.index }
+        #expect(shards == [ShardSpec(index: 0, count: 2), ShardSpec(index: 1, count: 2)])
+        let again = try run(lanes: 2)
+        #expect(again.statistics.read == 0)
+        let changed = try run(lanes: 3)
+        #expect(changed.failureMessage?.contains("has a checkpoint for shard") == true)
+    }
+}
+
 @Suite("Ordered committer")
 struct OrderedCommitterTests {
     @Test("applies completions only as a contiguous prefix")

@@ -71,6 +71,9 @@ public struct PipelineConfig: Sendable {
     public var maxInFlight: Int?
     /// How often the checkpoint is written while a run goes on (it is always written at the end).
     public var checkpointIntervalMilliseconds: Int
+    /// Sources that can read shards may be read by this many lanes at once,
+    /// each a shard with its own checkpoint (see `LanedRun`).
+    public var readLanes: Int
     /// The `tests:` block, kept for `ferry test`.
     public var tests: ConfigNode?
 
@@ -80,7 +83,7 @@ public struct PipelineConfig: Sendable {
         name: String, file: String, source: StageConfig, transforms: [StageConfig] = [], sink: StageConfig,
         batchSize: Int = PipelineConfig.defaultBatchSize, workers: Int = 1, mode: SyncMode = .incremental,
         schedule: String? = nil, deadLetters: DeadLetterConfig = .init(), retry: RetryPolicy = .init(),
-        maxInFlight: Int? = nil, checkpointIntervalMilliseconds: Int = 1000, tests: ConfigNode? = nil
+        maxInFlight: Int? = nil, checkpointIntervalMilliseconds: Int = 1000, readLanes: Int = 1, tests: ConfigNode? = nil
     ) {
         self.name = name
         self.file = file
@@ -95,6 +98,7 @@ public struct PipelineConfig: Sendable {
         self.retry = retry
         self.maxInFlight = maxInFlight
         self.checkpointIntervalMilliseconds = checkpointIntervalMilliseconds
+        self.readLanes = readLanes
         self.tests = tests
     }
 

@@ -8,7 +8,7 @@ public struct PipelineLoader: Sendable {
 
     static let knownKeys: Set<String> = [
         "name", "description", "source", "transforms", "sink", "batch_size", "workers", "mode", "schedule",
-        "dead_letters", "retry", "max_in_flight", "checkpoint_interval_ms", "tests",
+        "dead_letters", "retry", "max_in_flight", "checkpoint_interval_ms", "tests", "read_lanes",
     ]
 
     public init(interpolation: Interpolation = Interpolation()) {
@@ -145,6 +145,7 @@ public struct PipelineLoader: Sendable {
         }
         let maxInFlight = root["max_in_flight"] == nil ? nil : integer("max_in_flight", default: 0, minimum: 1)
         let checkpointInterval = integer("checkpoint_interval_ms", default: 1000, minimum: 0)
+        let readLanes = integer("read_lanes", default: 1, minimum: 1)
         let name = expanded("name")?.stringValue ?? absolute.deletingPathExtension().lastPathComponent
         if !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) {
             fail(root["name"]?.line, "name", "use letters, digits, '-', '_' and '.' only (it names state files)")
@@ -154,7 +155,7 @@ public struct PipelineLoader: Sendable {
         return PipelineConfig(
             name: name, file: file, source: source, transforms: transforms, sink: sink, batchSize: batchSize,
             workers: workers, mode: mode, schedule: expanded("schedule")?.stringValue, deadLetters: deadLetters,
-            retry: retry, maxInFlight: maxInFlight, checkpointIntervalMilliseconds: checkpointInterval,
+            retry: retry, maxInFlight: maxInFlight, checkpointIntervalMilliseconds: checkpointInterval, readLanes: readLanes,
             tests: root["tests"])
     }
 }

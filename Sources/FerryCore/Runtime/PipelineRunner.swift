@@ -16,6 +16,8 @@ public struct RunOptions: Sendable {
     public var batchSize: Int?
     public var workers: Int?
     public var shard = ShardSpec.whole
+    /// Overrides the pipeline's `read_lanes` (used by `LanedRun`).
+    public var readLanes: Int?
 
     public init() {}
 }

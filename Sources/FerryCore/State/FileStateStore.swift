@@ -19,6 +19,23 @@ public final class FileStateStore: StateStore {
 
     public func location(pipeline: String, shard: ShardSpec) -> String { path(pipeline, shard) }
 
+    public func savedShards(pipeline: String) throws -> [ShardSpec] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var shards: [ShardSpec] = []
+        for file in files where file.hasSuffix(".state.json") {
+            if file == "\(pipeline).state.json" {
+                shards.append(.whole)
+            } else if file.hasPrefix("\(pipeline).shard-") {
+                let middle = file.dropFirst("\(pipeline).shard-".count).dropLast(".state.json".count)
+                let parts = middle.split(separator: "-")
+                if parts.count == 3, parts[1] == "of", let index = Int(parts[0]), let count = Int(parts[2]) {
+                    shards.append(ShardSpec(index: index, count: count))
+                }
+            }
+        }
+        return shards
+    }
+
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -29,6 +29,12 @@ public final class MemoryStateStore: StateStore {
         }
     }
 
+    public func savedShards(pipeline: String) throws -> [ShardSpec] {
+        checkpoints.withLock { values in
+            values.values.filter { $0.pipeline == pipeline }.map { ShardSpec(index: $0.shardIndex, count: $0.shardCount) }
+        }
+    }
+
     public func location(pipeline: String, shard: ShardSpec) -> String { "memory:\(Self.key(pipeline, shard))" }
 
     /// Every checkpoint saved, in order.

@@ -10,6 +10,8 @@ public protocol StateStore: Sendable {
     func load(pipeline: String, shard: ShardSpec, sourcePlugin: String) throws -> Checkpoint?
     func save(_ checkpoint: Checkpoint) throws
     func reset(pipeline: String, shard: ShardSpec?) throws
+    /// The shards that have a checkpoint for this pipeline.
+    func savedShards(pipeline: String) throws -> [ShardSpec]
     /// Human-readable location, for messages.
     func location(pipeline: String, shard: ShardSpec) -> String
 }
