@@ -109,10 +109,11 @@ run_baseline() { # workers batch
 # run, so no run can resume from (or be slowed by) another's checkpoint, even
 # though mode full ignores it anyway.
 RUN_NO=0
-run_ferry() { # workers batch
+run_ferry() { # workers batch [read-lanes]
     RUN_NO=$((RUN_NO + 1))
     local state="$WORK/state.$RUN_NO" out="$WORK/ferry.$RUN_NO.json" err="$WORK/ferry.$RUN_NO.err" rc=0
     "$FERRY" run "$PIPELINE" --plugins "$WORK/plugins" --state-dir "$state" --workers "$1" --batch-size "$2" \
+        --read-lanes "${3:-1}" \
         --no-progress --output json >"$out" 2>"$err" || rc=$?
     if [ "$rc" != 0 ]; then
         sed -n '1,40p' "$err" >&2
@@ -138,19 +139,23 @@ median() { # numbers...
         if (NR % 2) printf "%.0f\n", v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-declare -A BASE FERRY_RATE
+# "lanes": the same worker count with one read lane per worker (read_lanes),
+# the engine's answer to a source as CPU-hungry as the rest of the pipeline.
+declare -A BASE FERRY_RATE LANES_RATE
 log "$RECORDS records, $REPEAT run(s) per cell, $(nproc) CPU(s)"
 for batch in $BATCH_SIZES; do
     for workers in $WORKERS; do
-        base_runs=() ferry_runs=()
+        base_runs=() ferry_runs=() lane_runs=()
         # Alternate baseline and ferry so drift (thermal, other load) hits both alike.
         for ((r = 1; r <= REPEAT; r++)); do
             base_runs+=("$(run_baseline "$workers" "$batch")")
             ferry_runs+=("$(run_ferry "$workers" "$batch")")
+            lane_runs+=("$(run_ferry "$workers" "$batch" "$workers")")
         done
         BASE[$workers,$batch]="$(median "${base_runs[@]}")"
         FERRY_RATE[$workers,$batch]="$(median "${ferry_runs[@]}")"
-        log "batch $batch, workers $workers: baseline ${base_runs[*]}; ferry ${ferry_runs[*]}"
+        LANES_RATE[$workers,$batch]="$(median "${lane_runs[@]}")"
+        log "batch $batch, workers $workers: baseline ${base_runs[*]}; ferry ${ferry_runs[*]}; ferry lanes ${lane_runs[*]}"
     done
 done
 
@@ -162,23 +167,24 @@ echo
 echo "Ferry runtime benchmark: generate -> passthrough -> blackhole"
 echo "records/run: $RECORDS   runs/cell: $REPEAT (median)   CPUs: $(nproc)   $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
-printf '%-6s %-8s %14s %14s %15s\n' batch workers "baseline rec/s" "ferry rec/s" "ferry/baseline"
-printf '%-6s %-8s %14s %14s %15s\n' ------ -------- -------------- -------------- ---------------
+printf '%-6s %-8s %14s %14s %15s %16s %15s\n' batch workers "baseline rec/s" "ferry rec/s" "ferry/baseline" "lanes rec/s" "lanes/baseline"
+printf '%-6s %-8s %14s %14s %15s %16s %15s\n' ------ -------- -------------- -------------- --------------- ---------------- ---------------
 for batch in $BATCH_SIZES; do
     for workers in $WORKERS; do
-        b="${BASE[$workers,$batch]}" f="${FERRY_RATE[$workers,$batch]}"
-        printf '%-6s %-8s %14s %14s %15s\n' "$batch" "$workers" "$(millions "$b")" "$(millions "$f")" "$(ratio "$f" "$b")"
+        b="${BASE[$workers,$batch]}" f="${FERRY_RATE[$workers,$batch]}" l="${LANES_RATE[$workers,$batch]}"
+        printf '%-6s %-8s %14s %14s %15s %16s %15s\n' "$batch" "$workers" "$(millions "$b")" "$(millions "$f")" "$(ratio "$f" "$b")" \
+            "$(millions "$l")" "$(ratio "$l" "$b")"
     done
 done
 
 # Targets: only meaningful when workers 1 (and 2, for the speed-up) ran.
 echo
-printf '%-6s %-22s %-22s %-24s %-24s\n' batch "baseline 2w/1w" "ferry 2w/1w" "ferry 1w >= 5M/s" "ferry 2w/1w >= ${TARGET_SPEEDUP}x"
-printf '%-6s %-22s %-22s %-24s %-24s\n' ------ ---------------------- ---------------------- ------------------------ ------------------------
+printf '%-6s %-16s %-16s %-22s %-24s %-28s\n' batch "baseline 2w/1w" "ferry 2w/1w" "ferry 1w >= 5M/s" "ferry 2w/1w >= ${TARGET_SPEEDUP}x" "lanes 2w/1w >= ${TARGET_SPEEDUP}x"
+printf '%-6s %-16s %-16s %-22s %-24s %-28s\n' ------ ---------------- ---------------- ---------------------- ------------------------ ----------------------------
 for batch in $BATCH_SIZES; do
-    one="${FERRY_RATE[1,$batch]:-}" two="${FERRY_RATE[2,$batch]:-}"
+    one="${FERRY_RATE[1,$batch]:-}" two="${FERRY_RATE[2,$batch]:-}" lanes_two="${LANES_RATE[2,$batch]:-}"
     bone="${BASE[1,$batch]:-}" btwo="${BASE[2,$batch]:-}"
-    base_speedup="n/a" ferry_speedup="n/a" target1="n/a (no 1-worker run)" target2="n/a (needs 1 and 2)"
+    base_speedup="n/a" ferry_speedup="n/a" target1="n/a (no 1-worker run)" target2="n/a (needs 1 and 2)" target3="n/a"
     if [ -n "$one" ]; then
         if awk -v v="$one" -v t="$TARGET_ONE_WORKER" 'BEGIN { exit !(v >= t) }'; then
             target1="met ($(millions "$one"))"
@@ -195,6 +201,14 @@ for batch in $BATCH_SIZES; do
             target2="MISSED ($ferry_speedup)"
         fi
     fi
-    printf '%-6s %-22s %-22s %-24s %-24s\n' "$batch" "$base_speedup" "$ferry_speedup" "$target1" "$target2"
+    if [ -n "$one" ] && [ -n "$lanes_two" ]; then
+        lanes_speedup="$(ratio "$lanes_two" "$one")x"
+        if awk -v a="$lanes_two" -v b="$one" -v t="$TARGET_SPEEDUP" 'BEGIN { exit !(b > 0 && a / b >= t) }'; then
+            target3="met ($lanes_speedup)"
+        else
+            target3="MISSED ($lanes_speedup)"
+        fi
+    fi
+    printf '%-6s %-16s %-16s %-22s %-24s %-28s\n' "$batch" "$base_speedup" "$ferry_speedup" "$target1" "$target2" "$target3"
 done
 exit 0
