@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "FerryGenerate", type: .dynamic, targets: ["GenerateSource"]),
         .library(name: "FerryBlackhole", type: .dynamic, targets: ["BlackholeSink"]),
         .library(name: "FerryPassthrough", type: .dynamic, targets: ["PassthroughTransform"]),
+        .library(name: "FerryMap", type: .dynamic, targets: ["MapTransform"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -70,6 +71,10 @@ let package = Package(
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
         .target(
             name: "PassthroughTransform", dependencies: ["FerryPluginKit"], path: "Plugins/Passthrough",
+            swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
+
+        .target(
+            name: "MapTransform", dependencies: ["FerryPluginKit", "CLibBSON"], path: "Plugins/Map", exclude: ["README.md"],
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
 
         // Tests load plugins by path with dlopen; they never link a plugin target.

@@ -1,0 +1,129 @@
+/// ISO-8601 / RFC 3339 date-times ⇄ BSON datetimes (UTC milliseconds since the
+/// epoch), without Foundation's formatters or their per-call allocations.
+enum ISO8601 {
+    /// Parses `2026-11-25T10:00:00Z`, `2026-11-25T10:00:00.5+01:00`,
+    /// `2026-11-25 10:00:00.123456-0530`: a date, `T` (or a space), a time with
+    /// seconds, an optional fraction (digits past milliseconds are truncated)
+    /// and a required `Z` or `±HH:MM` / `±HHMM` offset. Nil for anything else,
+    /// including impossible dates such as February 30.
+    static func parse(_ text: Substring) -> Int64? {
+        var scanner = Scanner(bytes: text.utf8[...])
+        guard let year = scanner.digits(4), scanner.skip("-"),
+            let month = scanner.digits(2), scanner.skip("-"),
+            let day = scanner.digits(2),
+            scanner.skip("T") || scanner.skip("t") || scanner.skip(" "),
+            let hour = scanner.digits(2), scanner.skip(":"),
+            let minute = scanner.digits(2), scanner.skip(":"),
+            let second = scanner.digits(2)
+        else { return nil }
+        var milliseconds: Int64 = 0
+        if scanner.skip(".") || scanner.skip(",") {
+            let fraction = scanner.bytes.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            guard !fraction.isEmpty else { return nil }
+            for digit in fraction.prefix(3) { milliseconds = milliseconds * 10 + Int64(digit - UInt8(ascii: "0")) }
+            for _ in fraction.count..<max(3, fraction.count) { milliseconds *= 10 }
+            scanner.bytes = scanner.bytes.dropFirst(fraction.count)
+        }
+        var offsetMinutes: Int64 = 0
+        if scanner.skip("Z") || scanner.skip("z") {
+            offsetMinutes = 0
+        } else if let sign = scanner.bytes.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+            scanner.bytes = scanner.bytes.dropFirst()
+            guard let hours = scanner.digits(2) else { return nil }
+            _ = scanner.skip(":")
+            guard let minutes = scanner.digits(2), hours <= 23, minutes <= 59 else { return nil }
+            offsetMinutes = (hours * 60 + minutes) * (sign == UInt8(ascii: "-") ? -1 : 1)
+        } else {
+            return nil
+        }
+        guard scanner.bytes.isEmpty,
+            (1...12).contains(month), (1...daysInMonth(month, year: year)).contains(day),
+            hour <= 23, minute <= 59, second <= 59
+        else { return nil }
+        let seconds = daysFromCivil(year: year, month: month, day: day) * 86_400
+            + hour * 3_600 + minute * 60 + second - offsetMinutes * 60
+        return seconds * 1_000 + milliseconds
+    }
+
+    /// `2026-11-25T10:00:00.000Z`; nil outside years 0000–9999, which four
+    /// digits cannot write.
+    static func format(_ milliseconds: Int64) -> String? {
+        let (seconds, millisecond) = floorDivide(milliseconds, 1_000)
+        let (days, secondOfDay) = floorDivide(seconds, 86_400)
+        let (year, month, day) = civilFromDays(days)
+        guard (0...9999).contains(year) else { return nil }
+        var text = ""
+        text.reserveCapacity(24)
+        func append(_ value: Int64, width: Int) {
+            let digits = String(value)
+            text += String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        append(year, width: 4); text += "-"
+        append(month, width: 2); text += "-"
+        append(day, width: 2); text += "T"
+        append(secondOfDay / 3_600, width: 2); text += ":"
+        append(secondOfDay % 3_600 / 60, width: 2); text += ":"
+        append(secondOfDay % 60, width: 2); text += "."
+        append(millisecond, width: 3); text += "Z"
+        return text
+    }
+
+    private struct Scanner {
+        var bytes: Substring.UTF8View.SubSequence
+
+        mutating func skip(_ character: Unicode.Scalar) -> Bool {
+            guard bytes.first == UInt8(ascii: character) else { return false }
+            bytes = bytes.dropFirst()
+            return true
+        }
+
+        /// Exactly `count` ASCII digits as a number.
+        mutating func digits(_ count: Int) -> Int64? {
+            var value: Int64 = 0
+            for _ in 0..<count {
+                guard let byte = bytes.first, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+                bytes = bytes.dropFirst()
+            }
+            return value
+        }
+    }
+
+    private static func floorDivide(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {
+        let quotient = value / divisor
+        let remainder = value % divisor
+        return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
+    }
+
+    private static func isLeapYear(_ year: Int64) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
+
+    private static func daysInMonth(_ month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: isLeapYear(year) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    // Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian).
+    private static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    private static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
