@@ -30,6 +30,8 @@ swift build
 rm -f "$OUTPUT"
 log ".build/debug/ferry plugins"
 .build/debug/ferry plugins
+log ".build/debug/ferry test $PIPELINE  (the tests: block in the file)"
+.build/debug/ferry test "$PIPELINE"
 log ".build/debug/ferry run $PIPELINE --dry-run --sample 3  (writes nothing)"
 .build/debug/ferry run "$PIPELINE" --dry-run --sample 3
 log ".build/debug/ferry run $PIPELINE"
