@@ -39,9 +39,9 @@ public final class PipelineRunner: @unchecked Sendable {
     let cancelFlag = CancelFlag()
     /// Set on a failure: stop reading and skip queued work.
     let abortFlag = CancelFlag()
-    private let statistics = Mutex(RunStatistics())
+    let statistics = Mutex(RunStatistics())
     private let started = DispatchTime.now()
-    private let sampleWanted = Mutex(true)
+    let sampleWanted = Mutex(true)
 
     public let batchSize: Int
     public let workerCount: Int
@@ -217,8 +217,12 @@ public final class PipelineRunner: @unchecked Sendable {
             ])
 
         let workQueue = BlockingQueue<SourceBatch>()
-        let completions = BlockingQueue<Completion>()
         let permits = DispatchSemaphore(value: maxInFlight)
+        // Whichever thread finishes a batch applies what is now in order: no
+        // committer thread, so no extra wake-up per batch.
+        let commitLoop = CommitLoop(
+            runner: self, deadLetters: deadLetters, orderedSink: orderedSink, permits: permits, shard: shard,
+            resume: resume)
         let group = DispatchGroup()
         let sourceExhausted = Mutex(false)
 
@@ -270,7 +274,7 @@ public final class PipelineRunner: @unchecked Sendable {
                     let callError = error as? PluginCallError
                     if callError?.status == Int32(FERRY_ERR_CANCELLED) && cancelFlag.isCancelled { return }
                     abortFlag.cancel()
-                    completions.push(.failed(sequence: sequence, nil, nil, callError?.description ?? "\(error)"))
+                    commitLoop.push(.failed(sequence: sequence, nil, nil, callError?.description ?? "\(error)"))
                     return
                 }
             }
@@ -281,111 +285,18 @@ public final class PipelineRunner: @unchecked Sendable {
             DispatchQueue(label: "ferry.worker.\(index)").async(group: group) { [self] in
                 while let item = workQueue.pop() {
                     if abortFlag.isCancelled {
-                        completions.push(.skipped(item, nil))
+                        commitLoop.push(.skipped(item, nil))
                         continue
                     }
-                    completions.push(process(item, worker: worker, deadLetters: deadLetters, ordered: sinkIsOrdered))
+                    commitLoop.push(process(item, worker: worker, deadLetters: deadLetters, ordered: sinkIsOrdered))
                 }
             }
         }
-        group.notify(queue: .global()) { completions.close() }
 
-        // Committer: this thread. Applies completions in sequence order only.
-        var committer = OrderedCommitter<Completion>()
-        var failure: String?
-        var lastState: [UInt8]? = resume.map { Array($0.state) }
-        var committedRecords = resume?.records ?? 0
-        var lastSave = DispatchTime.now()
-        var dirty = false
-        var sample: [String] = []
-        let checkpointInterval = UInt64(pipeline.checkpointIntervalMilliseconds) * 1_000_000
-
-        func saveCheckpoint(complete: Bool) {
-            guard !options.dryRun, dirty, let lastState else { return }
-            deadLetters.sync()
-            let checkpoint = Checkpoint(
-                pipeline: pipeline.name, sourcePlugin: plan.source.plugin.name, shardIndex: shard.index,
-                shardCount: shard.count, state: Data(lastState), records: committedRecords, complete: complete)
-            do {
-                try store.save(checkpoint)
-                report.checkpoint = checkpoint
-                dirty = false
-                lastSave = DispatchTime.now()
-            } catch {
-                failure = failure ?? "cannot save the checkpoint: \(error)"
-                abortFlag.cancel()
-            }
-        }
-
-        while let completion = completions.pop() {
-            for (_, ready) in committer.complete(Self.sequence(of: completion), completion) {
-                var outcome = ready
-                if case .awaitingWrite(let item, let chain, var counts, let batchSample) = ready {
-                    if failure != nil {
-                        outcome = .skipped(item, chain)
-                    } else {
-                        do {
-                            if let orderedSink, let final = chain.final {
-                                try write(final, to: orderedSink, counts: &counts, deadLetters: deadLetters)
-                            } else if let final = chain.final {
-                                counts.written += Int(final.pointee.count)
-                            }
-                            outcome = .done(item, counts, sample: batchSample)
-                        } catch {
-                            // Released just below; the failure carries no batch to release twice.
-                            outcome = .failed(sequence: item.sequence, nil, nil, (error as? PluginCallError)?.description ?? "\(error)")
-                        }
-                        release(item, chain)
-                    }
-                }
-                switch outcome {
-                case .done(let item, let counts, let batchSample):
-                    guard failure == nil else { permits.signal(); continue }
-                    lastState = item.state.isEmpty ? lastState : item.state
-                    committedRecords += item.records
-                    dirty = true
-                    if sample.count < options.sampleSize {
-                        sample += batchSample.prefix(options.sampleSize - sample.count)
-                        if sample.count >= options.sampleSize { sampleWanted.withLock { $0 = false } }
-                    }
-                    let total = statistics.withLock { stats in
-                        stats.filtered += counts.filtered
-                        stats.written += counts.written
-                        stats.inserted += counts.inserted
-                        stats.updated += counts.updated
-                        stats.unchanged += counts.unchanged
-                        stats.deadLettered += counts.deadLettered
-                        stats.retries += counts.retries
-                        stats.batchesCommitted += 1
-                        stats.committedRecords = committedRecords
-                        return stats.deadLettered
-                    }
-                    if total > pipeline.deadLetters.maxRecords {
-                        failure = "dead-letter budget exceeded: \(total) records rejected, dead_letters.max is \(pipeline.deadLetters.maxRecords) (see \(deadLetterPath))"
-                        abortFlag.cancel()
-                    }
-                case .failed(_, let item, let chain, let message):
-                    if let item { release(item, chain) }
-                    failure = failure ?? message
-                    abortFlag.cancel()
-                case .skipped(let item, let chain):
-                    release(item, chain)
-                case .awaitingWrite:
-                    break
-                }
-                permits.signal()
-                if checkpointInterval == 0 || DispatchTime.now().uptimeNanoseconds - lastSave.uptimeNanoseconds >= checkpointInterval {
-                    saveCheckpoint(complete: false)
-                }
-            }
-        }
         group.wait()
-
         let exhausted = sourceExhausted.withLock { $0 }
-        // The last save marks the checkpoint complete even if nothing moved since.
-        if exhausted && failure == nil && lastState != nil { dirty = true }
-        saveCheckpoint(complete: exhausted && failure == nil)
-        if report.checkpoint == nil && !options.dryRun { report.checkpoint = previous }
+        let (failure, sample, checkpoint) = commitLoop.finish(exhausted: exhausted)
+        report.checkpoint = checkpoint ?? (options.dryRun ? nil : previous)
         workers.forEach { $0.close() }
         orderedSink?.close()
         source.close()
@@ -411,7 +322,7 @@ public final class PipelineRunner: @unchecked Sendable {
         return result
     }
 
-    private static func sequence(of completion: Completion) -> Int {
+    static func sequence(of completion: Completion) -> Int {
         switch completion {
         case .done(let item, _, _), .awaitingWrite(let item, _, _, _), .skipped(let item, _): item.sequence
         case .failed(let sequence, _, _, _): sequence
@@ -482,7 +393,7 @@ public final class PipelineRunner: @unchecked Sendable {
     }
 
     /// Writes and commits (or previews) one batch, retrying transient failures.
-    private func write(
+    func write(
         _ batch: UnsafeMutablePointer<ferry_batch>, to sink: PluginInstance, counts: inout BatchCounts,
         deadLetters: DeadLetterWriter
     ) throws {
@@ -529,7 +440,7 @@ public final class PipelineRunner: @unchecked Sendable {
     }
 
     /// Gives every batch of a chain back to its producer, newest first.
-    private func release(_ item: SourceBatch, _ chain: Chain?) {
+    func release(_ item: SourceBatch, _ chain: Chain?) {
         if let chain {
             for (instance, batch) in chain.outputs.reversed() {
                 instance.release(&batch.pointee)
