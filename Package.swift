@@ -17,6 +17,8 @@ let package = Package(
         .executable(name: "ferry", targets: ["ferry"]),
         .library(name: "FerryPluginKit", targets: ["FerryPluginKit"]),
         .library(name: "FerryCore", targets: ["FerryCore"]),
+        // For plugin authors' own tests: load a built plugin, feed it, run the conformance checks.
+        .library(name: "FerryPluginTesting", targets: ["FerryPluginTesting"]),
         // Plugins: each a dynamic library the host dlopens by path.
         .library(name: "FerryFile", type: .dynamic, targets: ["FileConnector"]),
         .library(name: "FerryGenerate", type: .dynamic, targets: ["GenerateSource"]),
@@ -51,10 +53,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
+        .target(
+            name: "FerryPluginTesting",
+            dependencies: ["FerryCore", "FerryPluginKit", "CFerryPlugin"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryCore",
+                "FerryCore", "FerryPluginTesting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -83,7 +89,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryCoreTests",
-            dependencies: ["FerryCore", "FerryPluginKit", "CFerryPlugin"],
+            dependencies: ["FerryCore", "FerryPluginKit", "FerryPluginTesting", "CFerryPlugin"],
             swiftSettings: swiftSettings),
     ]
 )

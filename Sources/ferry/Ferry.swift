@@ -12,5 +12,5 @@ struct Ferry: ParsableCommand {
             3 the run completed but dead-lettered records; 64 bad command line; 130 interrupted (state saved).
             """,
         version: "0.1.0",
-        subcommands: [RunCommand.self, ValidateCommand.self, TestCommand.self, PluginsCommand.self, StateCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, TestCommand.self, PluginsCommand.self, PluginCommand.self, StateCommand.self])
 }

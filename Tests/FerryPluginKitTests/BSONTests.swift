@@ -72,8 +72,12 @@ struct BSONTests {
         #expect(parsed["additionalProperties"] == .bool(false))
         #expect(parsed["required"] == .array(["path"]))
         #expect(parsed["properties"]?["n"]?["minimum"] == .integer(1))
-        let config = try PluginConfig(json: #"{"path": "x"}"#, options: [.integer("n", default: 3, "n")])
+        let options: [ConfigOption] = [.string("path", "p"), .integer("n", default: 3, "n")]
+        let config = try PluginConfig(json: #"{"path": "x"}"#, options: options)
         #expect(try config.int("n") == 3)
-        #expect(throws: PluginError.self) { try PluginConfig(json: #"{"n": "x"}"#).int("n") }
+        #expect(throws: PluginError.self) { try PluginConfig(json: #"{"n": "x"}"#, options: options).int("n") }
+        // open() is as strict as the schema, for hosts that do not validate first.
+        let unknown = #expect(throws: PluginError.self) { try PluginConfig(json: #"{"pth": "x"}"#, options: options) }
+        #expect(unknown?.message == "unknown key 'pth' (known: n, path)")
     }
 }

@@ -6,9 +6,14 @@
  *   NO_ENTRY         exports no ferry_plugin_entry
  *   FAILING_OPEN     open() fails with the plugin's own message
  *   BAD_BATCH        transform returns a batch whose count lies
+ *   CRASH_IN_OPEN    open() writes through a null pointer (SIGSEGV)
+ *   INVALID_BSON     transform returns a well-framed document libbson rejects
+ *   LEAK             every open() leaks 64 KiB of touched memory
+ *   WRITES_STDOUT    transform prints to stdout, which belongs to the host
  *   NAME=...         plugin name (default "fixture")
  */
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include "ferry_plugin.h"
 
@@ -18,6 +23,16 @@
 
 static ferry_status fx_open(const ferry_open_args *args, void **instance, ferry_error *error) {
     (void)args;
+#ifdef CRASH_IN_OPEN
+    volatile int *nowhere = NULL;
+    *nowhere = 1;
+#endif
+#ifdef LEAK
+    /* Stored where the compiler cannot prove it dead, so the leak is real. */
+    static void *volatile last_leak;
+    last_leak = malloc(64 * 1024);
+    if (last_leak) memset(last_leak, 1, 64 * 1024);
+#endif
 #ifdef FAILING_OPEN
     *instance = malloc(16); /* close() must still be called on it */
     ferry_set_error(error, "cannot connect to postgresql://bob:hunter2@db.example:5432/shop (password rejected)");
@@ -40,6 +55,17 @@ static ferry_status fx_transform(void *instance, const ferry_batch *input, ferry
     output->count = input->count;
 #ifdef BAD_BATCH
     output->count = input->count + 1; /* claims a document that is not there */
+#endif
+#ifdef INVALID_BSON
+    /* Framing is fine (length 8, terminator), but 0x77 is no BSON type. */
+    static const uint8_t garbage[8] = {8, 0, 0, 0, 0x77, 'a', 0, 0};
+    output->data = garbage;
+    output->size = sizeof garbage;
+    output->count = input->count ? 1 : 0;
+    if (!input->count) output->size = 0;
+#endif
+#ifdef WRITES_STDOUT
+    (void)!write(1, "debug: transform called\n", 24);
 #endif
     return FERRY_OK;
 }

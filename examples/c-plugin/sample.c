@@ -6,6 +6,7 @@
  *
  *   cc -O2 -shared -fPIC -fvisibility=hidden -I ../../Sources/CFerryPlugin/include sample.c -o libsample.so
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +18,36 @@ typedef struct {
 } sample_state;
 
 /* The host hands over the config as a JSON object; this plugin has one integer
- * field, so a small scan is enough (a real plugin would use a JSON parser). */
+ * field, so a strict scan of `{}` or `{"every": N}` is enough (a real plugin would
+ * use a JSON parser). Anything else is refused: a typo must not open with defaults. */
 static int parse_every(const char *json, long *every, ferry_error *error) {
-    *every = 1;
-    const char *key = json ? strstr(json, "\"every\"") : NULL;
-    if (!key) return 1;
-    const char *colon = strchr(key, ':');
+    const char *p = json ? json : "{}";
     char *end = NULL;
-    long value = colon ? strtol(colon + 1, &end, 10) : 0;
-    if (!colon || end == colon + 1 || value < 1) {
-        ferry_set_error(error, "field 'every': expected an integer >= 1");
-        return 0;
+    *every = 1;
+    while (isspace((unsigned char)*p)) p++;
+    if (*p++ != '{') goto bad;
+    while (isspace((unsigned char)*p)) p++;
+    if (*p != '}') {
+        if (strncmp(p, "\"every\"", 7) != 0) goto bad;
+        p += 7;
+        while (isspace((unsigned char)*p)) p++;
+        if (*p++ != ':') goto bad;
+        *every = strtol(p, &end, 10);
+        if (end == p) goto bad;
+        if (*every < 1) {
+            ferry_set_error(error, "field 'every': expected an integer >= 1");
+            return 0;
+        }
+        p = end;
+        while (isspace((unsigned char)*p)) p++;
+        if (*p != '}') goto bad;
     }
-    *every = value;
-    return 1;
+    p++;
+    while (isspace((unsigned char)*p)) p++;
+    if (*p == 0) return 1;
+bad:
+    ferry_set_error(error, "config: expected {} or {\"every\": <integer >= 1>}");
+    return 0;
 }
 
 static ferry_status sample_open(const ferry_open_args *args, void **instance, ferry_error *error) {

@@ -15,6 +15,11 @@ public struct PluginConfig: Sendable {
         guard case .object(let values) = parsed else {
             throw .config("config must be an object, got \(parsed.typeName)")
         }
+        // The host validates against the schema first; this keeps a plugin
+        // loaded by other hosts (or the conformance harness) as strict.
+        if let unknown = values.keys.sorted().first(where: { key in !options.contains { $0.name == key } }) {
+            throw .config("unknown key '\(unknown)' (known: \(options.isEmpty ? "none" : options.map(\.name).sorted().joined(separator: ", ")))")
+        }
         self.values = values
         self.options = Dictionary(options.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
