@@ -7,7 +7,7 @@
 # something installed by hand: if Ferry needs it, it is installed here.
 #
 # Environment:
-#   FERRY_VENV   Python virtualenv for SecantusDB (default: <repo>/.venv)
+#   FERRY_VENV   Python virtualenv for SecantusDB and croniter (default: <repo>/.venv)
 #   FERRY_PYTHON Python used to create the venv (default: python3)
 set -euo pipefail
 
@@ -67,7 +67,7 @@ else
     log "debian packages: installed ${missing[*]}"
 fi
 
-# --- 2. Python virtualenv with SecantusDB (MongoDB wire-protocol server) -----
+# --- 2. Python virtualenv: SecantusDB (MongoDB wire protocol), croniter -----
 if [ ! -e "$FERRY_VENV" ]; then
     log "venv: creating $FERRY_VENV"
     "$FERRY_PYTHON" -m venv "$FERRY_VENV"
@@ -90,6 +90,18 @@ else
     "$FERRY_VENV/bin/python" -c 'import secantus' \
         || die "secantusdb installed but 'import secantus' still fails"
     log "secantusdb: installed"
+fi
+
+# croniter is the reference the cron schedule tests check Ferry's next-fire times against
+# (scripts/cron_reference.py); the tests fail, rather than skip, without it.
+if "$FERRY_VENV/bin/python" -c 'import croniter' >/dev/null 2>&1; then
+    log "croniter: already installed in venv"
+else
+    log "croniter: installing from PyPI"
+    "$FERRY_VENV/bin/python" -m pip install --quiet croniter
+    "$FERRY_VENV/bin/python" -c 'import croniter' \
+        || die "croniter installed but 'import croniter' still fails"
+    log "croniter: installed"
 fi
 
 # --- 3. Swift toolchain ------------------------------------------------------
