@@ -9,20 +9,27 @@ enum CronCaseGenerator {
     static let zones = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Australia/Sydney"]
 
     /// Starts just before, inside and after the 2024/2025 DST changes of New York (Mar 10,
-    /// Nov 3 at 06:00/07:00Z), Berlin (Mar 31, Oct 27 at 01:00Z) and Sydney (Apr 7, Oct 6).
+    /// Nov 3 at 06:00/07:00Z), Berlin (Mar 31, Oct 27 at 01:00Z) and Sydney (Apr 7, Oct 6),
+    /// plus the odd ones: Lord Howe's 30-minute shift, Santiago's change at midnight (the
+    /// day starts at 01:00), Dublin (negative DST in tzdata) and Apia, which skipped
+    /// 30 December 2011 entirely.
     static let dstStarts: [String: [String]] = [
         "America/New_York": ["2024-03-10T06:10:00Z", "2024-03-10T06:59:30Z", "2024-11-03T04:50:00Z",
                              "2024-11-03T06:20:00Z", "2025-03-09T04:00:00Z", "2025-11-02T05:45:00Z"],
         "Europe/Berlin": ["2024-03-31T00:20:00Z", "2024-03-30T23:00:00Z", "2024-10-27T00:10:00Z",
                           "2024-10-27T01:15:00Z", "2025-03-30T00:45:00Z", "2025-10-26T00:30:00Z"],
         "Australia/Sydney": ["2024-04-06T15:10:00Z", "2024-04-06T16:20:00Z", "2024-10-05T15:30:00Z"],
+        "Australia/Lord_Howe": ["2024-04-06T14:10:00Z", "2024-04-06T14:50:00Z", "2024-10-05T15:00:00Z", "2024-10-05T15:20:00Z"],
+        "America/Santiago": ["2024-09-07T03:10:00Z", "2024-09-08T03:50:00Z", "2024-04-07T02:10:00Z", "2024-04-07T02:50:00Z"],
+        "Pacific/Apia": ["2011-12-29T08:00:00Z", "2011-12-29T09:50:00Z"],
+        "Europe/Dublin": ["2024-03-31T00:50:00Z", "2024-10-27T00:10:00Z", "2024-10-27T01:10:00Z"],
     ]
 
     /// Expressions whose next five fires land on a DST change when started near one.
     static let dstExpressions = [
         "*/15 * * * *", "0 * * * *", "30 * * * *", "*/20 1-3 * * *", "30 2 * * *", "30 1 * * *",
         "0 2 * * *", "15,45 1-3 * * *", "0 */2 * * *", "59 1 * * *", "0 3 * * *", "*/7 2 * * *",
-        "0 1,2,3 * * *", "10 2 * * sun", "0 2 * * 0",
+        "0 1,2,3 * * *", "10 2 * * sun", "0 2 * * 0", "0 0 * * *", "*/10 0 * * *", "30 0 * * *", "0 23 * * *", "15 */3 * * *", "@daily", "0 0 30 12 *", "0 12 * * *",
     ]
 
     /// Edge cases worth pinning in every zone.
