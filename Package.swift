@@ -30,6 +30,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // The daemon: the libraries Swift server users already run.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The ABI: the only thing a plugin must see.
@@ -57,10 +62,22 @@ let package = Package(
             name: "FerryPluginTesting",
             dependencies: ["FerryCore", "FerryPluginKit", "CFerryPlugin"],
             swiftSettings: swiftSettings),
+        // `ferry serve`: HTTP API, schedules, metrics, graceful shutdown.
+        .target(
+            name: "FerryServer",
+            dependencies: [
+                "FerryCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryCore", "FerryPluginTesting",
+                "FerryCore", "FerryPluginTesting", "FerryServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -89,7 +106,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryCoreTests",
-            dependencies: ["FerryCore", "FerryPluginKit", "FerryPluginTesting", "CFerryPlugin"],
+            dependencies: ["FerryCore", "FerryPluginKit", "FerryPluginTesting", "FerryServer", "CFerryPlugin"],
             swiftSettings: swiftSettings),
     ]
 )

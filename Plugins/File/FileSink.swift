@@ -78,10 +78,22 @@ final class FileSink: SinkPlugin {
         }
     }
 
+    /// Can the file be written? The directory must be writable, or — with
+    /// create_dirs — its nearest existing ancestor, where it would be created.
     func check() throws {
-        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
-        guard access(directory.isEmpty ? "/" : directory, W_OK) == 0 || createDirectories else {
-            throw PluginError.transient("cannot write in '\(directory)'")
+        var directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        if directory.isEmpty { directory = "/" }
+        var probe = directory
+        while createDirectories, access(probe, F_OK) != 0, let slash = probe.lastIndex(of: "/") {
+            probe = slash == probe.startIndex ? "/" : String(probe[..<slash])
+        }
+        var info = stat()
+        guard stat(probe, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            throw PluginError.transient("cannot write '\(path)': '\(probe)' is not a directory")
+        }
+        guard access(probe, W_OK) == 0 else {
+            let missing = probe == directory ? "" : " (to create '\(directory)')"
+            throw PluginError.transient("cannot write in '\(probe)'\(missing): \(String(cString: strerror(errno)))")
         }
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Ferry: ParsableCommand {
+struct Ferry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry",
         abstract: "A plugin-host ETL engine: batched, parallel pipelines from sources through transforms into sinks.",
@@ -12,5 +12,5 @@ struct Ferry: ParsableCommand {
             3 the run completed but dead-lettered records; 64 bad command line; 130 interrupted (state saved).
             """,
         version: "0.1.0",
-        subcommands: [RunCommand.self, ValidateCommand.self, TestCommand.self, PluginsCommand.self, PluginCommand.self, StateCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, TestCommand.self, PluginsCommand.self, PluginCommand.self, StateCommand.self, ServeCommand.self])
 }

@@ -73,16 +73,12 @@ struct RunCommand: ParsableCommand {
         options.shard = shard.flatMap(ShardSpec.init(parsing:)) ?? .whole
         options.readLanes = readLanes
         let locations = PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDir)
-        let store: any StateStore = dryRun ? MemoryStateStore() : FileStateStore(directory: locations.stateDirectory)
+        let saved = FileStateStore(directory: locations.stateDirectory)
+        // A dry run starts where a real run would: from the saved checkpoint, read-only.
+        let store: any StateStore =
+            dryRun ? MemoryStateStore.dryRun(copying: saved, pipeline: plan.pipeline.name, sourcePlugin: plan.source.plugin.name) : saved
         let runner = LanedRun(
             plan: plan, options: options, store: store, deadLetterPath: locations.deadLetterPath, logger: logging.makeLogger())
-        if dryRun {
-            // A dry run starts where a real run would: from the saved checkpoint, read-only.
-            let saved = FileStateStore(directory: locations.stateDirectory)
-            for shard in (try? saved.savedShards(pipeline: plan.pipeline.name)) ?? [] {
-                _ = try? saved.load(pipeline: plan.pipeline.name, shard: shard, sourcePlugin: plan.source.plugin.name).map { try store.save($0) }
-            }
-        }
 
         let signals = SignalHandler { runner.cancel() }
         let progress = ProgressDisplay(runner: runner, enabled: !noProgress && output == "text")

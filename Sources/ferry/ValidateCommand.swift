@@ -1,12 +1,15 @@
 import ArgumentParser
 import FerryCore
+import FerryServer
+import Foundation
 
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
-        abstract: "Check pipeline files: YAML, fields, plugins, each stage's config against its plugin's schema, and that every transform opens.")
+        abstract: "Check pipeline files: YAML, fields, plugins, each stage's config against its plugin's schema, and that every transform opens.",
+        discussion: "A daemon file (one with `pipelines:`) is checked with every pipeline it lists, as `ferry serve` would load it.")
 
-    @Argument(help: "Pipeline files to check.")
+    @Argument(help: "Pipeline files (or daemon files) to check.")
     var pipelines: [String]
 
     @OptionGroup var plugins: PluginOptions
@@ -15,6 +18,16 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         var invalid = false
         for path in pipelines {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), DaemonConfig.looksLikeDaemonFile(text) {
+                do {
+                    let daemon = try FerryDaemon.load(configPath: path, pluginDirectories: plugins.directories)
+                    print("\(path): ok (daemon: \(daemon.plans.count) pipelines, \(daemon.config.pipelines.filter { $0.schedule != nil }.count) scheduled)")
+                } catch {
+                    for problem in error.errors { printError("error: \(problem)") }
+                    invalid = true
+                }
+                continue
+            }
             do {
                 let plan = try loadPlan(path, plugins: plugins)
                 let problems = plan.openTransforms(logger: logging.makeLogger())

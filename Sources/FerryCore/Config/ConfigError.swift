@@ -24,5 +24,7 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
 /// Several config problems, reported together so a user fixes them in one go.
 public struct ConfigErrors: Error, CustomStringConvertible, Sendable {
     public var errors: [ConfigError]
+
+    public init(errors: [ConfigError]) { self.errors = errors }
     public var description: String { errors.map(\.description).joined(separator: "\n") }
 }

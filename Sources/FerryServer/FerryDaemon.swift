@@ -1,0 +1,97 @@
+import FerryCore
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// `ferry serve`: loads every pipeline up front (refusing to start on any
+/// error), then runs the HTTP API, the scheduler and the shutdown drainer in
+/// one ServiceGroup. SIGTERM/SIGINT: the drainer stops runs at a committed
+/// checkpoint, the scheduler stops, the HTTP server finishes open requests.
+public struct FerryDaemon: Sendable {
+    public let config: DaemonConfig
+    public let plans: [String: PipelinePlan]
+    let token: String?
+    let catalogFailures: Int
+
+    /// Loads the daemon file, its pipelines and their plugins: every problem, with file and line.
+    public static func load(configPath: String, pluginDirectories: [String] = []) throws(ConfigErrors) -> FerryDaemon {
+        let config = try DaemonConfig.load(path: configPath)
+        let directories = PluginCatalog.defaultDirectories(explicit: pluginDirectories.isEmpty ? config.pluginDirectories : pluginDirectories)
+        let catalog = PluginCatalog(directories: directories)
+        var plans: [String: PipelinePlan] = [:]
+        var errors: [ConfigError] = []
+        for entry in config.pipelines {
+            do {
+                let pipeline = try PipelineLoader().load(path: entry.file)
+                let plan = try PipelinePlan.resolve(pipeline, catalog: catalog)
+                if let other = plans[pipeline.name] {
+                    errors.append(ConfigError(file: config.file, line: entry.line, "pipeline name '\(pipeline.name)' is used by both \(other.pipeline.file) and \(entry.file)"))
+                }
+                plans[pipeline.name] = plan
+            } catch {
+                errors += error.errors
+            }
+        }
+        let token: String?
+        do {
+            token = try config.apiToken()
+        } catch let error as ConfigErrors {
+            throw error
+        } catch {
+            throw ConfigErrors(errors: [ConfigError(file: config.file, "\(error)")])
+        }
+        guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
+        return FerryDaemon(config: config, plans: plans, token: token, catalogFailures: catalog.failures.count)
+    }
+
+    /// Runs until SIGTERM or SIGINT; returns after a graceful shutdown.
+    public func run(logger: Logger) async throws {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let metrics = ServerMetrics(registry: registry)
+        metrics.pluginLoadFailures.increment(by: catalogFailures)
+        plans.keys.forEach(metrics.register(pipeline:))
+
+        let runs = RunRegistry(
+            pipelines: plans, stateDirectory: config.stateDirectory, history: config.runHistory, logger: logger, metrics: metrics)
+        let heartbeat = Heartbeat()
+        let schedules = config.pipelines.compactMap { entry -> (String, CronSchedule)? in
+            guard let schedule = entry.schedule, let plan = plans.values.first(where: { $0.pipeline.file == entry.file }) else { return nil }
+            return (plan.pipeline.name, schedule)
+        }
+        let scheduler = Scheduler(schedules: schedules, registry: runs, metrics: metrics, heartbeat: heartbeat, logger: logger)
+        let readiness = ReadinessProbe(registry: runs, timeout: config.readinessTimeoutSeconds, logger: logger)
+        let router = APIRoutes.router(
+            .init(
+                registry: runs, scheduler: scheduler, metrics: metrics, readiness: readiness, heartbeat: heartbeat,
+                token: BearerToken(token), config: config))
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "ferry"),
+            onServerRunning: { channel in
+                logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
+            },
+            logger: logger)
+        if token == nil {
+            logger.warning("no API token configured (\(config.tokenEnvironmentVariable) or api_token_file): POST endpoints answer 401")
+        }
+        logger.info(
+            "ferry serve starting",
+            metadata: ["pipelines": "\(plans.keys.sorted().joined(separator: ","))", "scheduled": "\(schedules.count)", "config": "\(config.file)"])
+        // Shutdown runs in reverse: drainer first, then the scheduler, then HTTP.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: app),
+                    .init(service: scheduler),
+                    .init(service: RunDrainer(registry: runs, gracePeriod: config.gracePeriodSeconds, logger: logger)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        logger.info("ferry serve stopped")
+    }
+}

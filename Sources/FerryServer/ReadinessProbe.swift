@@ -1,0 +1,103 @@
+import Dispatch
+import FerryCore
+import FerryPluginKit
+import Foundation
+import Logging
+
+/// What /readyz checks: the state store can be written, and each pipeline's
+/// source opens and its sink opens and passes `check`, each within a timeout.
+/// A plugin call that hangs is abandoned on its thread, never waited for.
+struct ReadinessProbe: Sendable {
+    let registry: RunRegistry
+    let timeout: Double
+    let logger: Logger
+
+    struct PipelineStatus: Sendable {
+        var name: String
+        var problems: [String]
+    }
+
+    func run() -> (ready: Bool, pipelines: [PipelineStatus]) {
+        let plans = registry.pipelines.values.sorted { $0.pipeline.name < $1.pipeline.name }
+        let results = Locked([String: [String]]())
+        let group = DispatchGroup()
+        for plan in plans {
+            DispatchQueue.global().async(group: group) {
+                let problems = check(plan)
+                results.withLock { $0[plan.pipeline.name] = problems }
+            }
+        }
+        let finished = group.wait(timeout: .now() + timeout + 1)
+        let collected = results.withLock { $0 }
+        let statuses = plans.map { plan in
+            PipelineStatus(
+                name: plan.pipeline.name,
+                problems: collected[plan.pipeline.name] ?? (finished == .timedOut ? ["checks did not finish within \(timeout)s"] : []))
+        }
+        return (statuses.allSatisfy { $0.problems.isEmpty }, statuses)
+    }
+
+    private func check(_ plan: PipelinePlan) -> [String] {
+        var problems: [String] = []
+        if let problem = checkStateStore(plan) { problems.append(problem) }
+        let pipeline = plan.pipeline
+        func options(_ stage: PipelinePlan.Stage, kind: PluginKinds) -> InstanceOptions {
+            InstanceOptions(
+                kind: kind, stage: stage.config.role, configJSON: stage.config.configJSON, mode: pipeline.mode,
+                batchSize: pipeline.batchSize, pipelineName: pipeline.name)
+        }
+        let sourceOptions = options(plan.source, kind: .source)
+        let sinkOptions = options(plan.sink, kind: .sink)
+        let logger = self.logger
+        let source = within("source '\(plan.source.plugin.name)'") {
+            let instance = try PluginInstance(
+                plugin: plan.source.plugin, options: sourceOptions, cancel: CancelFlag(), logger: logger)
+            instance.close()
+        }
+        let sink = within("sink '\(plan.sink.plugin.name)'") {
+            let instance = try PluginInstance(
+                plugin: plan.sink.plugin, options: sinkOptions, cancel: CancelFlag(), logger: logger)
+            defer { instance.close() }
+            try instance.healthCheck()
+        }
+        return problems + [source, sink].compactMap { $0 }
+    }
+
+    private func checkStateStore(_ plan: PipelinePlan) -> String? {
+        let directory = registry.store(for: plan).directory
+        let probe = "\(directory)/.ready-\(getpid())"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Data().write(to: URL(fileURLWithPath: probe))
+            try FileManager.default.removeItem(atPath: probe)
+            return nil
+        } catch {
+            return "state store \(directory) is not writable: \(error.localizedDescription)"
+        }
+    }
+
+    /// Runs `body` on its own thread; a problem if it throws or takes too long.
+    private func within(_ what: String, _ body: @escaping @Sendable () throws -> Void) -> String? {
+        let outcome = Locked<String??>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            var problem: String?
+            do { try body() } catch { problem = "\(what): \(error)" }
+            outcome.withLock { $0 = .some(problem) }
+            done.signal()
+        }.start()
+        guard done.wait(timeout: .now() + timeout) == .success else { return "\(what): no answer within \(timeout)s" }
+        return outcome.withLock { $0 } ?? nil
+    }
+}
+
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}

@@ -1,0 +1,59 @@
+import FerryCore
+@testable import FerryServer
+import Foundation
+import Logging
+import Prometheus
+import Testing
+
+/// The scheduler's policy, driven with simulated clock times in process.
+@Suite("Scheduler")
+struct SchedulerTests {
+    func fixture(delayMilliseconds: Int) throws -> (Scheduler, RunRegistry, ServerMetrics) {
+        let plugins = try TestSupport.pluginDirectory(["FerryGenerate", "FerryBlackhole"])
+        let state = try TestSupport.temporaryDirectory("scheduler-state")
+        let plan = try TestSupport.plan(
+            """
+            name: ticks
+            source: {plugin: generate, config: {count: 200}}
+            sink: {plugin: blackhole, config: {delay_ms: \(delayMilliseconds)}}
+            batch_size: 10
+            """, plugins: plugins)
+        let metrics = ServerMetrics(registry: PrometheusCollectorRegistry())
+        let registry = RunRegistry(pipelines: ["ticks": plan], stateDirectory: state, history: 50, logger: TestSupport.logger, metrics: metrics)
+        let scheduler = Scheduler(
+            schedules: [("ticks", try CronSchedule("*/5 * * * *"))], registry: registry, metrics: metrics, heartbeat: Heartbeat(),
+            logger: TestSupport.logger)
+        return (scheduler, registry, metrics)
+    }
+
+    func date(_ text: String) -> Date { try! Date(text, strategy: .iso8601) }
+
+    @Test("a due tick starts one run; a tick while it still runs is skipped and counted, never overlapping")
+    func noOverlap() throws {
+        let (scheduler, registry, _) = try fixture(delayMilliseconds: 200)
+        let first = scheduler.nextFire(pipeline: "ticks")!
+        scheduler.tick(now: first.addingTimeInterval(-1))
+        #expect(registry.list(pipeline: "ticks", limit: 10).isEmpty, "nothing before the tick")
+        scheduler.tick(now: first)
+        #expect(registry.list(pipeline: "ticks", limit: 10).count == 1)
+        #expect(registry.isRunning(pipeline: "ticks"))
+        let second = scheduler.nextFire(pipeline: "ticks")!
+        #expect(second.timeIntervalSince(first) == 300)
+        scheduler.tick(now: second)
+        #expect(registry.list(pipeline: "ticks", limit: 10).count == 1, "the second tick must not start a second run")
+        #expect(scheduler.misfires(pipeline: "ticks") == 1)
+        #expect(registry.drain(timeout: 30))
+    }
+
+    @Test("ticks missed while the daemon was late are not replayed: one run, the rest counted as misfires")
+    func missedTicks() throws {
+        let (scheduler, registry, _) = try fixture(delayMilliseconds: 0)
+        let first = scheduler.nextFire(pipeline: "ticks")!
+        // Thirty minutes late: six ticks passed.
+        scheduler.tick(now: first.addingTimeInterval(30 * 60))
+        #expect(registry.list(pipeline: "ticks", limit: 10).count == 1)
+        #expect(scheduler.misfires(pipeline: "ticks") == 6)
+        #expect(scheduler.nextFire(pipeline: "ticks")! > first.addingTimeInterval(30 * 60))
+        #expect(registry.drain(timeout: 30))
+    }
+}
