@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 
 .DEFAULT_GOAL := help
-.PHONY: help test demo build release bench clean
+.PHONY: help test demo shop build release bench clean
 
 help: ## list the targets
 	@echo "Ferry make targets:"
@@ -12,8 +12,12 @@ help: ## list the targets
 test: ## install deps, build, start test servers, run every test
 	scripts/test.sh
 
-demo: ## build and run examples/quickstart.yaml, show its output
-	scripts/demo.sh
+SCENARIO ?= quickstart
+demo: ## build and run the main job: SCENARIO=quickstart (no server) or SCENARIO=shop (local servers)
+	scripts/demo.sh $(SCENARIO)
+
+shop: ## the shop scenario: MongoDB products -> PostgreSQL carts -> MongoDB orders, on local servers
+	scripts/demo.sh shop
 
 build: ## debug build
 	swift build
@@ -27,4 +31,5 @@ bench: ## runtime benchmark (scripts/bench-runtime.sh)
 
 clean: ## stop test servers, remove build output and demo output (keeps .venv)
 	scripts/test-servers.sh stop
-	rm -rf .build .ferry-test examples/out
+	FERRY_TEST_ENV_FILE=.ferry-shop/servers.env scripts/test-servers.sh stop
+	rm -rf .build .ferry-test .ferry-shop examples/out

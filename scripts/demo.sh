@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# demo.sh — build Ferry and run the quickstart pipeline (what `make demo` runs).
+# demo.sh [quickstart|shop] — build Ferry and run its main job (what `make demo` runs).
 #
-# Runs setup (idempotent), a debug build, then
+#   quickstart (default)  the embedded pipeline: no server needed
+#   shop                  the shop scenario against local PostgreSQL and
+#                         SecantusDB it starts itself (scripts/shop.sh)
+#
+# The quickstart runs setup (idempotent), a debug build, then
 # `.build/debug/ferry run examples/quickstart.yaml`, and shows the first lines
 # of what the pipeline wrote to examples/out/quickstart.jsonl.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
+
+case "${1:-quickstart}" in
+    quickstart) ;;
+    shop) exec scripts/shop.sh ;;
+    *) printf 'demo: unknown scenario %s (quickstart or shop)\n' "$1" >&2; exit 64 ;;
+esac
 
 PIPELINE=examples/quickstart.yaml
 OUTPUT=examples/out/quickstart.jsonl
