@@ -163,6 +163,24 @@ struct RuntimeTests {
             """
         ).run()
         #expect(failed.failureMessage?.contains("dead-letter budget exceeded") == true)
+
+        // A ratio: 10% rejected is past 5%, and within 20%.
+        let overRatio = try runner(
+            """
+            source: {plugin: generate, config: {count: 1000}}
+            sink: {plugin: blackhole, config: {reject_every: 10}}
+            dead_letters: {max: 100000, max_ratio: 0.05}
+            """
+        ).run()
+        #expect(overRatio.failureMessage?.contains("dead_letters.max_ratio is 0.05") == true, "\(overRatio.outcome)")
+        let withinRatio = try runner(
+            """
+            source: {plugin: generate, config: {count: 1000}}
+            sink: {plugin: blackhole, config: {reject_every: 10}}
+            dead_letters: {max: 100000, max_ratio: 0.2}
+            """
+        ).run()
+        #expect(withinRatio.outcome == .completed)
     }
 
     @Test("transient sink failures are retried with backoff")

@@ -27,10 +27,26 @@ public struct DeadLetterConfig: Sendable {
     public var path: String?
     /// The error budget: the run fails once more records than this are rejected.
     public var maxRecords: Int
+    /// The budget as a share of the records read (0…1), checked once 100 have been
+    /// read (fewer make a ratio noise) and at the end of the run.
+    public var maxRatio: Double?
 
-    public init(path: String? = nil, maxRecords: Int = 1000) {
+    public init(path: String? = nil, maxRecords: Int = 1000, maxRatio: Double? = nil) {
         self.path = path
         self.maxRecords = maxRecords
+        self.maxRatio = maxRatio
+    }
+
+    /// Why the budget is exceeded after `rejected` of `read` records, or nil.
+    public func exceeded(rejected: Int, read: Int, final: Bool) -> String? {
+        if rejected > maxRecords {
+            return "\(rejected) records rejected, dead_letters.max is \(maxRecords)"
+        }
+        if let maxRatio, read > 0, read >= 100 || final, Double(rejected) > maxRatio * Double(read) {
+            let share = (Double(rejected) / Double(read) * 1000).rounded() / 10
+            return "\(rejected) of \(read) records rejected (\(share)%), dead_letters.max_ratio is \(maxRatio)"
+        }
+        return nil
     }
 }
 

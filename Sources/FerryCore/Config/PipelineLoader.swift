@@ -128,8 +128,15 @@ public struct PipelineLoader: Sendable {
         }
         var deadLetters = DeadLetterConfig()
         if let node = expanded("dead_letters") {
-            for entry in node.entries where entry.key != "path" && entry.key != "max" {
-                fail(entry.keyLine, "dead_letters.\(entry.key)", "unknown field (known: max, path)")
+            for entry in node.entries where !["path", "max", "max_ratio"].contains(entry.key) {
+                fail(entry.keyLine, "dead_letters.\(entry.key)", "unknown field (known: max, max_ratio, path)")
+            }
+            if let ratio = node["max_ratio"] {
+                if let value = ratio.stringValue.flatMap(Double.init), (0...1).contains(value) {
+                    deadLetters.maxRatio = value
+                } else {
+                    fail(ratio.line, "dead_letters.max_ratio", "expected a number from 0 to 1, got '\(ratio.stringValue ?? ratio.kindName)'")
+                }
             }
             deadLetters.path = node["path"]?.stringValue
             deadLetters.maxRecords = integer("max", default: deadLetters.maxRecords, minimum: 0, in: node, path: "dead_letters.max")

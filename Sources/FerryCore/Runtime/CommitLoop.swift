@@ -75,6 +75,12 @@ final class CommitLoop: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         precondition(!applying && inbox.isEmpty, "finish called while batches are still being applied")
+        if failure == nil {
+            let stats = runner.statistics.withLock { $0 }
+            if let reason = runner.plan.pipeline.deadLetters.exceeded(rejected: stats.deadLettered, read: stats.read, final: true) {
+                failure = "dead-letter budget exceeded: \(reason) (see \(runner.deadLetterPath))"
+            }
+        }
         // The last save marks the checkpoint complete even if nothing moved since.
         if exhausted && failure == nil && lastState != nil { dirty = true }
         saveCheckpoint(complete: exhausted && failure == nil)
@@ -126,7 +132,7 @@ final class CommitLoop: @unchecked Sendable {
                 if sample.count >= sampleSize { runner.sampleWanted.withLock { $0 = false } }
             }
             let records = committedRecords
-            let total = runner.statistics.withLock { stats in
+            let (total, read) = runner.statistics.withLock { stats in
                 stats.filtered += counts.filtered
                 stats.written += counts.written
                 stats.inserted += counts.inserted
@@ -136,12 +142,10 @@ final class CommitLoop: @unchecked Sendable {
                 stats.retries += counts.retries
                 stats.batchesCommitted += 1
                 stats.committedRecords = records
-                return stats.deadLettered
+                return (stats.deadLettered, stats.read)
             }
-            let budget = runner.plan.pipeline.deadLetters.maxRecords
-            if total > budget {
-                failure =
-                    "dead-letter budget exceeded: \(total) records rejected, dead_letters.max is \(budget) (see \(runner.deadLetterPath))"
+            if let reason = runner.plan.pipeline.deadLetters.exceeded(rejected: total, read: read, final: false) {
+                failure = "dead-letter budget exceeded: \(reason) (see \(runner.deadLetterPath))"
                 runner.abortFlag.cancel()
             }
         case .failed(_, let item, let chain, let message):
