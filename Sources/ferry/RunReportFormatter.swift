@@ -12,8 +12,8 @@ enum RunReportFormatter {
             if report.sample.isEmpty {
                 lines.append("no records would be written")
             } else {
-                lines.append("first \(report.sample.count) records as they would be written:")
-                lines += report.sample.map { "  \($0)" }
+                lines.append("first \(report.sample.count) records as they would be written (--output json for every field in full):")
+                lines += table(report.sample).map { "  \($0)" }
             }
             if report.sinkPreviewed {
                 lines.append("would insert \(stats.inserted), update \(stats.updated), leave unchanged \(stats.unchanged), dead-letter \(stats.deadLettered)")
@@ -44,4 +44,42 @@ enum RunReportFormatter {
     }
 
     static func json(_ report: RunReport) -> String { report.jsonValue.jsonText }
+
+    /// The sample as a table: one column per top-level field, in first-seen
+    /// order; cells cut to 28 characters; nested values as compact JSON.
+    static func table(_ records: [String]) -> [String] {
+        let parsed = records.map { (try? JSONValue.parse($0)) ?? .object(["record": .string($0)]) }
+        var columns: [String] = []
+        for record in parsed {
+            for key in orderedKeys(record, text: records[parsed.firstIndex(of: record) ?? 0]) where !columns.contains(key) {
+                columns.append(key)
+            }
+        }
+        func cell(_ value: JSONValue?) -> String {
+            let text: String
+            switch value {
+            case nil: text = ""
+            case .string(let string)?: text = string
+            case .object(let fields)? where fields.count == 1 && fields.keys.first!.hasPrefix("$"):
+                // {"$date": …}, {"$numberDecimal": …}, {"$oid": …}: the value says enough.
+                text = fields.values.first!.stringValue ?? fields.values.first!.jsonText
+            case let other?: text = other.jsonText
+            }
+            let flat = text.replacingOccurrences(of: "\n", with: " ")
+            return flat.count > 28 ? String(flat.prefix(27)) + "…" : flat
+        }
+        let rows = [columns] + parsed.map { record in columns.map { cell(record[$0]) } }
+        let widths = columns.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.enumerated().flatMap { index, row -> [String] in
+            let line = row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: " | ")
+            let trimmed = String(line.reversed().drop(while: { $0 == " " }).reversed())
+            return index == 0 ? [trimmed, widths.map { String(repeating: "-", count: $0) }.joined(separator: "-+-")] : [trimmed]
+        }
+    }
+
+    /// Top-level keys in the order the record's text has them (JSONValue objects are unordered).
+    static func orderedKeys(_ record: JSONValue, text: String) -> [String] {
+        guard case .object(let fields) = record else { return [] }
+        return fields.keys.sorted { (text.range(of: "\"\($0)\"")?.lowerBound ?? text.endIndex) < (text.range(of: "\"\($1)\"")?.lowerBound ?? text.endIndex) }
+    }
 }

@@ -38,6 +38,14 @@ struct CLITests {
         #expect(report?["inserted"] as? Int == 300)
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/out.jsonl"))
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/.ferry/cli.state.json"))
+        // For people: the first records as a table, then the would-counts.
+        let table = try TestSupport.run(TestSupport.ferryExecutable, ["run", pipeline, "--plugins", plugins, "--dry-run", "--sample", "2"])
+        let lines = table.stdout.split(separator: "\n").map(String.init)
+        let header = try #require(lines.firstIndex { $0.hasPrefix("  id ") })
+        #expect(lines[header].split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) } == ["id", "sku", "category", "price", "stock"])
+        #expect(lines[header + 1].contains("-+-"))
+        #expect(lines[header + 2].hasPrefix("  0  | SKU-00000000 | books"))
+        #expect(lines[header + 4].hasPrefix("would insert 300, update 0, leave unchanged 0, dead-letter 0"))
 
         let real = try TestSupport.run(TestSupport.ferryExecutable, ["run", pipeline, "--plugins", plugins, "--no-progress"])
         #expect(real.status == 0)
