@@ -1,0 +1,52 @@
+/// A dot path compiled once at open: each component's key bytes, or a
+/// wildcard (`*`) that stands for every element of an array (or every field
+/// of a document).
+///
+/// The key bytes live in one allocation the path owns, so walking a record
+/// compares raw bytes and allocates nothing.
+final class FieldPath {
+    enum Component {
+        case key(UnsafeRawBufferPointer)
+        case wildcard
+    }
+
+    let text: String
+    let components: [Component]
+    private let storage: UnsafeMutableRawBufferPointer
+
+    /// Nil when `text` is not a dot path (an empty component, a NUL).
+    init?(_ text: String) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard !text.isEmpty, !parts.contains(where: \.isEmpty), !text.utf8.contains(0) else { return nil }
+        self.text = text
+        storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, text.utf8.count), alignment: 1)
+        var components: [Component] = []
+        var offset = 0
+        for part in parts {
+            if part == "*" {
+                components.append(.wildcard)
+                continue
+            }
+            let bytes = Array(part.utf8)
+            let destination = UnsafeMutableRawBufferPointer(rebasing: storage[offset..<(offset + bytes.count)])
+            destination.copyBytes(from: bytes)
+            components.append(.key(UnsafeRawBufferPointer(destination)))
+            offset += bytes.count
+        }
+        self.components = components
+    }
+
+    deinit { storage.deallocate() }
+}
+
+extension UnsafeRawBufferPointer {
+    /// Byte equality through memcmp: keys are short, this is the inner loop.
+    @inline(__always)
+    func sameBytes(as other: UnsafeRawBufferPointer) -> Bool {
+        count == other.count && (count == 0 || memcmp(baseAddress!, other.baseAddress!, count) == 0)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
