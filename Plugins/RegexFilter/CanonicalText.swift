@@ -30,14 +30,14 @@ struct CanonicalText {
     /// Strings are returned in place; the rest is written to the scratch buffer,
     /// valid until the next call.
     @inline(__always)
-    func text(of element: BSONElement) -> UnsafeRawBufferPointer? {
+    func text(of element: ScannedElement) -> UnsafeRawBufferPointer? {
         if let bytes = element.stringBytes { return bytes }
         return formatted(element)
     }
 
-    private func formatted(_ element: BSONElement) -> UnsafeRawBufferPointer? {
+    private func formatted(_ element: ScannedElement) -> UnsafeRawBufferPointer? {
         let value = element.value
-        switch element.typeByte {
+        switch element.type {
         case BSONType.int32.rawValue:
             return integer(Int64(Int32(littleEndian: value.loadUnaligned(as: Int32.self))))
         case BSONType.int64.rawValue:

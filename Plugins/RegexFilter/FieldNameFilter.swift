@@ -29,37 +29,43 @@ final class FieldNameFilter {
     }
 
     /// The filtered record, valid until the next call.
-    func filter(_ record: DocumentView, matcher: Matcher) throws(Failure) -> UnsafeRawBufferPointer {
+    func filter(_ record: UnsafeRawBufferPointer, handles: MatchHandles) throws(Failure) -> UnsafeRawBufferPointer {
         buffer.removeAll()
-        try write(record, isArray: false, matcher: matcher)
+        if let failure = write(record, isArray: false, handles: handles) { throw failure }
         return buffer.bytes
     }
 
-    private func write(_ document: DocumentView, isArray: Bool, matcher: Matcher) throws(Failure) {
+    private func write(_ document: UnsafeRawBufferPointer, isArray: Bool, handles: MatchHandles) -> Failure? {
         let start = buffer.count
         buffer.append(littleEndian: Int32(0))
-        for element in document {
+        var failure: Failure?
+        BSONScanner.forEach(document) { element in
             if !isArray {
                 let hit: Bool
-                switch matcher.match(pattern, element.keyBytes) {
+                switch handles.match(pattern, element.key) {
                 case .matched: hit = true
                 case .notMatched: hit = false
-                case .failed(let code): throw Failure(code: code)
+                case .failed(let code):
+                    failure = Failure(code: code)
+                    return false
                 }
-                if hit != (mode == .keep) { continue }
+                if hit != (mode == .keep) { return true }
             }
-            if nested, let inner = element.documentValue {
-                buffer.append(byte: element.typeByte)
-                buffer.append(element.keyBytes)
-                buffer.append(byte: 0)
-                try write(inner, isArray: element.typeByte == BSONType.array.rawValue, matcher: matcher)
-            } else {
-                buffer.append(element.element)
+            buffer.append(byte: element.type)
+            buffer.append(element.key)
+            buffer.append(byte: 0)
+            if nested, element.isContainer {
+                failure = write(element.value, isArray: element.type == 0x04, handles: handles)
+                return failure == nil
             }
+            buffer.append(element.value)
+            return true
         }
+        if let failure { return failure }
         buffer.append(byte: 0)
         // After the appends: the buffer may have moved.
         buffer.base!.storeBytes(of: Int32(buffer.count - start).littleEndian, toByteOffset: start, as: Int32.self)
+        return nil
     }
 
     /// The dead-letter reason of a failure.

@@ -12,6 +12,8 @@ final class FieldPath {
 
     let text: String
     let components: [Component]
+    /// The same components as plain values, for the hot path (no enum payloads, no ARC).
+    let steps: UnsafeMutableBufferPointer<PathStep>
     private let storage: UnsafeMutableRawBufferPointer
 
     /// Nil when `text` is not a dot path (an empty component, a NUL).
@@ -34,9 +36,25 @@ final class FieldPath {
             offset += bytes.count
         }
         self.components = components
+        steps = .allocate(capacity: components.count)
+        for (index, component) in components.enumerated() {
+            switch component {
+            case .key(let key): steps[index] = PathStep(key: key, isWildcard: false)
+            case .wildcard: steps[index] = PathStep(key: UnsafeRawBufferPointer(start: nil, count: 0), isWildcard: true)
+            }
+        }
     }
 
-    deinit { storage.deallocate() }
+    deinit {
+        steps.deallocate()
+        storage.deallocate()
+    }
+}
+
+/// One path component as a trivial value: key bytes, or a wildcard.
+struct PathStep {
+    let key: UnsafeRawBufferPointer
+    let isWildcard: Bool
 }
 
 extension UnsafeRawBufferPointer {

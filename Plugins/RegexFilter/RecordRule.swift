@@ -1,5 +1,3 @@
-import FerryPluginKit
-
 /// What a record rule does when its field matches.
 enum RuleAction: String {
     /// Keep the record only if the field matches.
@@ -24,11 +22,9 @@ enum FieldMatch {
     case failed(Int32)
 }
 
-/// One record rule: a field path, a pattern and what a match means.
-///
-/// A path with `*` stands for several values; the field matches when any of
-/// them matches. Values without a text form (documents, arrays, binary, …)
-/// never match.
+/// One record rule as configured: a field path, a pattern and what a match
+/// means. It owns the path and the compiled pattern; `leaf` is the trivial
+/// value the hot path evaluates.
 final class RecordRule {
     /// `rules[1] (exclude 'name')`, for reasons.
     let label: String
@@ -45,44 +41,75 @@ final class RecordRule {
         self.missing = missing
     }
 
-    /// Looks the field up in `record` and matches every value it names.
+    /// Valid while this rule is alive.
+    var leaf: LeafRule {
+        LeafRule(
+            code: pattern.code, isJIT: pattern.isJIT, include: action == .include, missing: missing,
+            steps: UnsafeBufferPointer(path.steps))
+    }
+}
+
+/// A record rule as plain values (pointers borrowed from its `RecordRule`).
+///
+/// A path with `*` stands for several values; the field matches when any of
+/// them matches. Values without a text form (documents, arrays, binary, …)
+/// never match.
+struct LeafRule {
+    let code: OpaquePointer
+    let isJIT: Bool
+    let include: Bool
+    let missing: MissingPolicy
+    let steps: UnsafeBufferPointer<PathStep>
+
+    /// Looks the field up in `record` (one BSON document) and matches every value it names.
     @inline(__always)
-    func match(_ record: DocumentView, matcher: Matcher, text: CanonicalText) -> FieldMatch {
-        match(in: record, component: 0, matcher: matcher, text: text)
-    }
-
-    private func match(in document: DocumentView, component: Int, matcher: Matcher, text: CanonicalText) -> FieldMatch {
-        switch path.components[component] {
-        case .key(let key):
-            for element in document where element.keyBytes.sameBytes(as: key) {
-                return match(element, next: component + 1, matcher: matcher, text: text)
-            }
-            return .missing
-        case .wildcard:
-            var sawValue = false
-            for element in document {
-                switch match(element, next: component + 1, matcher: matcher, text: text) {
-                case .matched: return .matched
-                case .failed(let code): return .failed(code)
-                case .notMatched: sawValue = true
-                case .missing: break
-                }
-            }
-            return sawValue ? .notMatched : .missing
+    func match(_ record: UnsafeRawBufferPointer, handles: MatchHandles, text: CanonicalText) -> FieldMatch {
+        let first = steps[0]
+        if !first.isWildcard {
+            guard let element = BSONScanner.find(first.key, in: record) else { return .missing }
+            return match(element, next: 1, handles: handles, text: text)
         }
+        return match(in: record, step: 0, handles: handles, text: text)
     }
 
-    private func match(_ element: BSONElement, next: Int, matcher: Matcher, text: CanonicalText) -> FieldMatch {
-        if next == path.components.count {
-            if element.typeByte == BSONType.null.rawValue || element.typeByte == BSONType.undefined.rawValue { return .missing }
+    private func match(in document: UnsafeRawBufferPointer, step: Int, handles: MatchHandles, text: CanonicalText) -> FieldMatch {
+        let current = steps[step]
+        if !current.isWildcard {
+            guard let element = BSONScanner.find(current.key, in: document) else { return .missing }
+            return match(element, next: step + 1, handles: handles, text: text)
+        }
+        var result = FieldMatch.missing
+        BSONScanner.forEach(document) { element in
+            switch match(element, next: step + 1, handles: handles, text: text) {
+            case .matched:
+                result = .matched
+                return false
+            case .failed(let code):
+                result = .failed(code)
+                return false
+            case .notMatched:
+                result = .notMatched
+                return true
+            case .missing:
+                return true
+            }
+        }
+        return result
+    }
+
+    @inline(__always)
+    private func match(_ element: ScannedElement, next: Int, handles: MatchHandles, text: CanonicalText) -> FieldMatch {
+        if next == steps.count {
+            // null and undefined count as missing.
+            if element.type == 0x0A || element.type == 0x06 { return .missing }
             guard let subject = text.text(of: element) else { return .notMatched }
-            switch matcher.match(pattern, subject) {
+            switch handles.match(code, jit: isJIT, subject) {
             case .matched: return .matched
             case .notMatched: return .notMatched
             case .failed(let code): return .failed(code)
             }
         }
-        guard let nested = element.documentValue else { return .missing }
-        return match(in: nested, component: next, matcher: matcher, text: text)
+        guard element.isContainer else { return .missing }
+        return match(in: element.value, step: next, handles: handles, text: text)
     }
 }

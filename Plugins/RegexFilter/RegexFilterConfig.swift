@@ -4,7 +4,7 @@ import FerryPluginKit
 /// patterns, the field-name filter and the match limits. Errors name the
 /// config field: `rules[1].exclude: pattern '(' does not compile: … at offset 1`.
 struct RegexFilterConfig {
-    var evaluator: RuleEvaluator?
+    var program: RuleProgram?
     var fieldFilter: FieldNameFilter?
     var limits: MatchLimits
 
@@ -30,12 +30,12 @@ struct RegexFilterConfig {
             var parser = RuleParser(defaults: defaults)
             let items = try parser.list(rules, field: "rules")
             let tree: RuleTree = (try config.string("match") ?? "all") == "any" ? .any(items) : .all(items)
-            evaluator = RuleEvaluator(tree: tree, rules: parser.rules)
+            program = RuleProgram(tree: tree, rules: parser.rules)
         }
         if let fields = config.values["fields"], fields != .null {
             fieldFilter = try Self.fieldFilter(fields, defaults: defaults)
         }
-        guard evaluator != nil || fieldFilter != nil else {
+        guard program != nil || fieldFilter != nil else {
             throw RegexConfigError(field: "rules", problem: "set rules (record rules), fields (field-name rules) or both")
         }
     }
