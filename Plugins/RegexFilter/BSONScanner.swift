@@ -5,10 +5,11 @@ struct ScannedElement {
     /// The encoded value, without type byte and key.
     let value: UnsafeRawBufferPointer
 
-    /// The UTF-8 bytes of a string value, without its length and NUL.
+    /// The UTF-8 bytes of a string (or symbol, or JavaScript code) value,
+    /// without its length and NUL.
     @inline(__always)
     var stringBytes: UnsafeRawBufferPointer? {
-        guard type == 0x02, value.count >= 5 else { return nil }
+        guard type == 0x02 || type == 0x0E || type == 0x0D, value.count >= 5 else { return nil }
         return UnsafeRawBufferPointer(rebasing: value[4..<(value.count - 1)])
     }
 
