@@ -47,18 +47,40 @@ enum BSONScanner {
         }
     }
 
-    /// The first element with this key, if any.
+    /// The first element with this key, if any. Compares the key while
+    /// scanning for its NUL: one pass, no memcmp call (keys are short).
     @inline(__always)
     static func find(_ key: UnsafeRawBufferPointer, in document: UnsafeRawBufferPointer) -> ScannedElement? {
-        var found: ScannedElement?
-        forEach(document) { element in
-            if element.key.sameBytes(as: key) {
-                found = element
-                return false
+        guard document.count >= 5, let base = document.baseAddress else { return nil }
+        let wanted = key.baseAddress
+        let wantedCount = key.count
+        let end = document.count - 1
+        var offset = 4
+        while offset < end {
+            let type = base.load(fromByteOffset: offset, as: UInt8.self)
+            if type == 0 { return nil }
+            let keyStart = offset + 1
+            var keyEnd = keyStart
+            var same = true
+            while keyEnd < end {
+                let byte = base.load(fromByteOffset: keyEnd, as: UInt8.self)
+                if byte == 0 { break }
+                let position = keyEnd - keyStart
+                if same && (position >= wantedCount || wanted!.load(fromByteOffset: position, as: UInt8.self) != byte) { same = false }
+                keyEnd += 1
             }
-            return true
+            guard keyEnd < end else { return nil }
+            let valueStart = keyEnd + 1
+            guard let length = valueLength(type: type, base: base, at: valueStart, available: end - valueStart) else { return nil }
+            if same && keyEnd - keyStart == wantedCount {
+                return ScannedElement(
+                    type: type,
+                    key: UnsafeRawBufferPointer(start: base + keyStart, count: keyEnd - keyStart),
+                    value: UnsafeRawBufferPointer(start: base + valueStart, count: length))
+            }
+            offset = valueStart + length
         }
-        return found
+        return nil
     }
 
     /// Length of a value of `type` at `offset`, nil if it does not fit in `available`.
