@@ -236,6 +236,8 @@ struct RegexFilterTests {
             #"{"$oid": "650000000000000000000abc"}"#,
             #"{"a": 1}"#,
             #"{"$binary": {"base64": "AAE=", "subType": "00"}}"#,
+            #""""#,
+            #"{"$symbol": "sym"}"#,
         ]
         let records = Self.records("v", values)
         func ids(_ pattern: String) throws -> [Int64] {
@@ -249,8 +251,10 @@ struct RegexFilterTests {
         #expect(try ids("^true$") == [6])
         #expect(try ids(#"^2026-11-25T10:00:00\.500Z$"#) == [7])
         #expect(try ids("^650000000000000000000abc$") == [8])
+        #expect(try ids("^$") == [11])
+        #expect(try ids("^sym$") == [12])
         // Documents and binary have no text form: even an empty pattern does not match them.
-        #expect(try ids("") == [1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(try ids("") == [1, 2, 3, 4, 5, 6, 7, 8, 11, 12])
         #expect(try ids("^[0-9.]+$") == [1, 3, 4, 5])
     }
 
