@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One element found by `BSONScanner`: its type byte, key and value bytes.
 struct ScannedElement {
     let type: UInt8
@@ -47,32 +51,45 @@ enum BSONScanner {
         }
     }
 
-    /// The first element with this key, if any. Compares the key while
-    /// scanning for its NUL: one pass, no memcmp call (keys are short).
+    /// The first element with this path step's key, if any.
+    ///
+    /// Keys are short: one unaligned 8-byte load finds the key's NUL (the
+    /// zero-byte bit trick) and, masked, compares key and NUL at once. Near the
+    /// end of the document, or for keys of 8 bytes and more, it goes byte by byte.
     @inline(__always)
-    static func find(_ key: UnsafeRawBufferPointer, in document: UnsafeRawBufferPointer) -> ScannedElement? {
+    static func find(_ step: PathStep, in document: UnsafeRawBufferPointer) -> ScannedElement? {
         guard document.count >= 5, let base = document.baseAddress else { return nil }
-        let wanted = key.baseAddress
-        let wantedCount = key.count
+        let wantedCount = step.key.count
         let end = document.count - 1
         var offset = 4
         while offset < end {
             let type = base.load(fromByteOffset: offset, as: UInt8.self)
             if type == 0 { return nil }
             let keyStart = offset + 1
-            var keyEnd = keyStart
-            var same = true
-            while keyEnd < end {
-                let byte = base.load(fromByteOffset: keyEnd, as: UInt8.self)
-                if byte == 0 { break }
-                let position = keyEnd - keyStart
-                if same && (position >= wantedCount || wanted!.load(fromByteOffset: position, as: UInt8.self) != byte) { same = false }
-                keyEnd += 1
+            var keyEnd: Int
+            var same: Bool
+            if keyStart + 8 <= document.count {
+                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: keyStart, as: UInt64.self))
+                let zeros = (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080
+                if zeros != 0 {
+                    keyEnd = keyStart + zeros.trailingZeroBitCount / 8
+                    same = wantedCount < 8 && (word & step.headMask) == step.head
+                } else {
+                    keyEnd = keyStart + 8
+                    while keyEnd < end && base.load(fromByteOffset: keyEnd, as: UInt8.self) != 0 { keyEnd += 1 }
+                    same = wantedCount >= 8 && keyEnd - keyStart == wantedCount && word == step.head
+                        && (wantedCount == 8 || memcmp(base + keyStart + 8, step.key.baseAddress! + 8, wantedCount - 8) == 0)
+                }
+            } else {
+                keyEnd = keyStart
+                while keyEnd < end && base.load(fromByteOffset: keyEnd, as: UInt8.self) != 0 { keyEnd += 1 }
+                same = keyEnd - keyStart == wantedCount
+                    && (wantedCount == 0 || memcmp(base + keyStart, step.key.baseAddress!, wantedCount) == 0)
             }
             guard keyEnd < end else { return nil }
             let valueStart = keyEnd + 1
             guard let length = valueLength(type: type, base: base, at: valueStart, available: end - valueStart) else { return nil }
-            if same && keyEnd - keyStart == wantedCount {
+            if same {
                 return ScannedElement(
                     type: type,
                     key: UnsafeRawBufferPointer(start: base + keyStart, count: keyEnd - keyStart),

@@ -39,7 +39,7 @@ final class FieldPath {
         steps = .allocate(capacity: components.count)
         for (index, component) in components.enumerated() {
             switch component {
-            case .key(let key): steps[index] = PathStep(key: key, isWildcard: false)
+            case .key(let key): steps[index] = PathStep(key: key)
             case .wildcard: steps[index] = PathStep(key: UnsafeRawBufferPointer(start: nil, count: 0), isWildcard: true)
             }
         }
@@ -55,6 +55,22 @@ final class FieldPath {
 struct PathStep {
     let key: UnsafeRawBufferPointer
     let isWildcard: Bool
+    /// The key's first 8 bytes, little-endian, zero-padded: for keys under 8
+    /// bytes the padding is the NUL after the key, so one masked compare of an
+    /// 8-byte load checks key and terminator together.
+    let head: UInt64
+    /// Covers the key and its NUL, up to 8 bytes.
+    let headMask: UInt64
+
+    init(key: UnsafeRawBufferPointer, isWildcard: Bool = false) {
+        self.key = key
+        self.isWildcard = isWildcard
+        var head: UInt64 = 0
+        for (index, byte) in key.prefix(8).enumerated() { head |= UInt64(byte) << (8 * UInt64(index)) }
+        self.head = head
+        let covered = min(key.count + 1, 8)
+        headMask = covered == 8 ? ~0 : (UInt64(1) << (8 * UInt64(covered))) - 1
+    }
 }
 
 extension UnsafeRawBufferPointer {

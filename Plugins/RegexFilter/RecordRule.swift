@@ -66,7 +66,7 @@ struct LeafRule {
     func match(_ record: UnsafeRawBufferPointer, handles: MatchHandles, text: CanonicalText) -> FieldMatch {
         let first = steps[0]
         if !first.isWildcard {
-            guard let element = BSONScanner.find(first.key, in: record) else { return .missing }
+            guard let element = BSONScanner.find(first, in: record) else { return .missing }
             return match(element, next: 1, handles: handles, text: text)
         }
         return match(in: record, step: 0, handles: handles, text: text)
@@ -75,7 +75,7 @@ struct LeafRule {
     private func match(in document: UnsafeRawBufferPointer, step: Int, handles: MatchHandles, text: CanonicalText) -> FieldMatch {
         let current = steps[step]
         if !current.isWildcard {
-            guard let element = BSONScanner.find(current.key, in: document) else { return .missing }
+            guard let element = BSONScanner.find(current, in: document) else { return .missing }
             return match(element, next: step + 1, handles: handles, text: text)
         }
         var result = FieldMatch.missing

@@ -162,6 +162,20 @@ struct RegexFilterTests {
         #expect(try filter(records, config: #"rules: [{field: items, include: ""}]"#).ids == [])
     }
 
+    @Test("keys are matched whole: prefixes, longer keys and keys of 8 bytes and more, near the end of a record too")
+    func keyLookup() throws {
+        let records = [
+            #"{"id": 1, "cat": "x", "categoryX": "x", "category": "hit", "a_much_longer_key_name": "long"}"#,
+            #"{"id": 2, "categoryX": "hit", "categor": "hit"}"#,
+            #"{"id": 3, "a_much_longer_key_nam": "long", "k": "hit"}"#,
+            #"{"id": 4, "a_much_longer_key_name": "long"}"#,
+        ]
+        #expect(try filter(records, config: #"rules: [{field: category, include: "^hit$"}]"#).ids == [1])
+        #expect(try filter(records, config: #"rules: [{field: cat, include: "^x$"}]"#).ids == [1])
+        #expect(try filter(records, config: #"rules: [{field: a_much_longer_key_name, include: "^long$"}]"#).ids == [1, 4])
+        #expect(try filter(records, config: #"rules: [{field: k, include: "^hit$"}]"#).ids == [3])
+    }
+
     // MARK: flags and unicode
 
     @Test("case_insensitive, anchored, utf and ucp, per rule and as plugin-wide defaults")
