@@ -20,6 +20,10 @@
 # the target marked met/MISSED. Every run is checked: all records read, and
 # exactly the expected number kept.
 #
+# It also prints the CPU time (user + system) per record of each pipeline and
+# the difference, the filter's own cost: on a shared machine wall-clock rates
+# move with other load, CPU time much less.
+#
 # It is a report: a missed target still exits 0. Non-zero means the
 # benchmark itself failed (build, a crashed or short run, a wrong count).
 #
@@ -122,14 +126,16 @@ write_pipeline gen-regex "$GENERATE_SOURCE" "$(regex_stage sku '\\bsku-\\d{6}13\
 write_pipeline file-pass "$FILE_SOURCE" "$PASSTHROUGH"
 write_pipeline file-regex "$FILE_SOURCE" "$(regex_stage name '\\brefurbished\\b')"
 
-# One run: prints records/s from ferry's JSON report, after checking that
-# every record was read and the expected number written.
+# One run: prints "records/s cpu-ns/record" from ferry's JSON report and
+# bash's `time` (user + system CPU of the run), after checking that every
+# record was read and the expected number written.
 RUN_NO=0
 run_ferry() { # pipeline workers expected-written
     RUN_NO=$((RUN_NO + 1))
     local state="$WORK/state.$RUN_NO" out="$WORK/run.$RUN_NO.json" err="$WORK/run.$RUN_NO.err" rc=0
-    "$FERRY" run "$WORK/$1.yaml" --plugins "$WORK/plugins" --state-dir "$state" --workers "$2" \
-        --batch-size "$BATCH_SIZE" --no-progress --output json >"$out" 2>"$err" || rc=$?
+    local cpu="$WORK/run.$RUN_NO.cpu" TIMEFORMAT='%U %S'
+    { time "$FERRY" run "$WORK/$1.yaml" --plugins "$WORK/plugins" --state-dir "$state" --workers "$2" \
+        --batch-size "$BATCH_SIZE" --no-progress --output json >"$out" 2>"$err" || rc=$?; } 2>"$cpu"
     if [ "$rc" != 0 ]; then
         sed -n '1,40p' "$err" >&2
         die "ferry run $1 exited $rc (workers $2)"
@@ -145,7 +151,7 @@ run_ferry() { # pipeline workers expected-written
     [ "$written" = "$3" ] || die "$1: wrote $written, expected $3 (workers $2)"
     [ -n "$rate" ] || die "no recordsPerSecond in ferry's report: $json"
     rm -rf "$state"
-    printf '%.0f\n' "$rate"
+    awk -v rate="$rate" -v n="$RECORDS" '{ printf "%.0f %.1f\n", rate, ($1 + $2) * 1e9 / n }' "$cpu"
 }
 
 median() {
@@ -153,22 +159,30 @@ median() {
         if (NR % 2) printf "%.0f\n", v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-declare -A RATE
+declare -A RATE CPU
 log "$RECORDS records, batch $BATCH_SIZE, $REPEAT run(s) per cell, $(nproc) CPU(s), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for workers in $WORKERS; do
-    declare -A runs=()
+    declare -A runs=() cpus=()
     for ((r = 1; r <= REPEAT; r++)); do
-        runs[gen-pass]+=" $(run_ferry gen-pass "$workers" "$RECORDS")"
-        runs[gen-regex]+=" $(run_ferry gen-regex "$workers" "$EXPECT_GENERATE")"
-        runs[file-pass]+=" $(run_ferry file-pass "$workers" "$RECORDS")"
-        runs[file-regex]+=" $(run_ferry file-regex "$workers" "$EXPECT_FILE")"
+        for pipeline in gen-pass gen-regex file-pass file-regex; do
+            case "$pipeline" in
+                *-pass) expect="$RECORDS" ;;
+                gen-regex) expect="$EXPECT_GENERATE" ;;
+                file-regex) expect="$EXPECT_FILE" ;;
+            esac
+            result="$(run_ferry "$pipeline" "$workers" "$expect")"
+            runs[$pipeline]+=" ${result% *}"
+            cpus[$pipeline]+=" ${result#* }"
+        done
     done
     for pipeline in gen-pass gen-regex file-pass file-regex; do
         # shellcheck disable=SC2086
         RATE[$pipeline,$workers]="$(median ${runs[$pipeline]})"
-        log "workers $workers, $pipeline:${runs[$pipeline]}"
+        # shellcheck disable=SC2086
+        CPU[$pipeline,$workers]="$(median ${cpus[$pipeline]})"
+        log "workers $workers, $pipeline: rec/s${runs[$pipeline]}; cpu ns/rec${cpus[$pipeline]}"
     done
-    unset runs
+    unset runs cpus
 done
 
 millions() { awk -v v="$1" 'BEGIN { printf "%.2fM", v / 1e6 }'; }
@@ -179,15 +193,19 @@ echo "Ferry regex_filter benchmark: source -> (passthrough | regex_filter) -> bl
 echo "records/run: $RECORDS   batch: $BATCH_SIZE   runs/cell: $REPEAT (median)   CPUs: $(nproc)   $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "kept by the rule: generate $EXPECT_GENERATE, file $EXPECT_FILE (of $RECORDS)"
 echo
-printf '%-9s %-8s %18s %18s %14s\n' source workers "passthrough rec/s" "regex rec/s" "regex/pass"
-printf '%-9s %-8s %18s %18s %14s\n' --------- -------- ------------------ ------------------ --------------
+printf '%-9s %-8s %18s %13s %11s %15s %14s %15s\n' source workers "passthrough rec/s" "regex rec/s" "regex/pass" \
+    "pass cpu ns/rec" "regex cpu ns/rec" "filter ns/rec"
+printf '%-9s %-8s %18s %13s %11s %15s %14s %15s\n' --------- -------- ------------------ ------------- ----------- \
+    --------------- -------------- ---------------
 for source in gen file; do
     for workers in $WORKERS; do
         p="${RATE[$source-pass,$workers]}" x="${RATE[$source-regex,$workers]}"
-        printf '%-9s %-8s %18s %18s %14s\n' "$([ "$source" = gen ] && echo generate || echo file)" "$workers" \
-            "$(millions "$p")" "$(millions "$x")" "$(ratio "$x" "$p")"
+        pc="${CPU[$source-pass,$workers]}" xc="${CPU[$source-regex,$workers]}"
+        printf '%-9s %-8s %18s %13s %11s %15s %14s %15s\n' "$([ "$source" = gen ] && echo generate || echo file)" "$workers" \
+            "$(millions "$p")" "$(millions "$x")" "$(ratio "$x" "$p")" "$pc" "$xc" "$(awk -v a="$xc" -v b="$pc" 'BEGIN { printf "%.1f", a - b }')"
     done
 done
+echo "(cpu: user + system time of the whole run per record read; filter: regex minus passthrough)"
 echo
 one="${RATE[gen-regex,1]:-}"
 if [ -z "$one" ]; then
