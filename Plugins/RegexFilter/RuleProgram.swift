@@ -19,10 +19,30 @@ final class RuleProgram {
         let nodes: UnsafeBufferPointer<Node>
         let children: UnsafeBufferPointer<Int>
         let leaves: UnsafeBufferPointer<LeafRule>
+        /// Set when the tree is one group of rules, in order (no nesting):
+        /// the usual shape, evaluated as a plain loop over `leaves`.
+        let flat: Node.Kind?
 
         @inline(__always)
         func evaluate(_ record: UnsafeRawBufferPointer, handles: MatchHandles, text: CanonicalText) -> Verdict {
-            evaluate(node: 0, record, handles: handles, text: text)
+            switch flat {
+            case .all:
+                for index in 0..<leaves.count {
+                    let verdict = evaluate(leaf: index, record, handles: handles, text: text)
+                    if case .keep = verdict { continue }
+                    return verdict
+                }
+                return .keep
+            case .any:
+                for index in 0..<leaves.count {
+                    let verdict = evaluate(leaf: index, record, handles: handles, text: text)
+                    if case .drop = verdict { continue }
+                    return verdict
+                }
+                return .drop
+            case .leaf, nil:
+                return evaluate(node: 0, record, handles: handles, text: text)
+            }
         }
 
         private func evaluate(node index: Int, _ record: UnsafeRawBufferPointer, handles: MatchHandles, text: CanonicalText) -> Verdict {
@@ -100,10 +120,15 @@ final class RuleProgram {
                 }
             }
         }
+        // Flat: the root's children are exactly the leaves 0..<n, in order.
+        let root = nodes[0]
+        let isFlat = root.kind != .leaf && root.childCount == rules.count
+            && (0..<root.childCount).allSatisfy { nodes[children[root.firstChild + $0]].kind == .leaf && nodes[children[root.firstChild + $0]].leaf == $0 }
         code = Code(
             nodes: UnsafeBufferPointer(Self.copy(nodes)),
             children: UnsafeBufferPointer(Self.copy(children)),
-            leaves: UnsafeBufferPointer(Self.copy(rules.map(\.leaf))))
+            leaves: UnsafeBufferPointer(Self.copy(rules.map(\.leaf))),
+            flat: isFlat ? root.kind : nil)
     }
 
     deinit {
