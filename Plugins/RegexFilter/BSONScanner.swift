@@ -26,27 +26,47 @@ struct ScannedElement {
 /// path: no iterator objects, no key strings, bounds checked on every length
 /// so malformed input ends the walk instead of reading out of bounds.
 enum BSONScanner {
+    /// Walks a document's elements one by one.
+    struct Cursor {
+        let base: UnsafeRawPointer?
+        /// The index of the document's terminating NUL.
+        let end: Int
+        var offset = 4
+
+        @inline(__always)
+        init(_ document: UnsafeRawBufferPointer) {
+            base = document.baseAddress
+            end = document.count >= 5 && document.baseAddress != nil ? document.count - 1 : 0
+        }
+
+        @inline(__always)
+        mutating func next() -> ScannedElement? {
+            guard offset < end, let base else { return nil }
+            let type = base.load(fromByteOffset: offset, as: UInt8.self)
+            if type == 0 { return nil }
+            let keyStart = offset + 1
+            var keyEnd = keyStart
+            while keyEnd < end && base.load(fromByteOffset: keyEnd, as: UInt8.self) != 0 { keyEnd += 1 }
+            guard keyEnd < end else { return nil }
+            let valueStart = keyEnd + 1
+            guard let length = valueLength(type: type, base: base, at: valueStart, available: end - valueStart) else {
+                offset = end
+                return nil
+            }
+            offset = valueStart + length
+            return ScannedElement(
+                type: type,
+                key: UnsafeRawBufferPointer(start: base + keyStart, count: keyEnd - keyStart),
+                value: UnsafeRawBufferPointer(start: base + valueStart, count: length))
+        }
+    }
+
     /// Calls `body` for each element until it returns false or the document
     /// ends (or stops being well-formed).
     @inline(__always)
     static func forEach(_ document: UnsafeRawBufferPointer, _ body: (ScannedElement) -> Bool) {
-        guard document.count >= 5, let base = document.baseAddress else { return }
-        let end = document.count - 1
-        var offset = 4
-        while offset < end {
-            let type = base.load(fromByteOffset: offset, as: UInt8.self)
-            if type == 0 { return }
-            let keyStart = offset + 1
-            var keyEnd = keyStart
-            while keyEnd < end && base.load(fromByteOffset: keyEnd, as: UInt8.self) != 0 { keyEnd += 1 }
-            guard keyEnd < end else { return }
-            let valueStart = keyEnd + 1
-            guard let length = valueLength(type: type, base: base, at: valueStart, available: end - valueStart) else { return }
-            offset = valueStart + length
-            let element = ScannedElement(
-                type: type,
-                key: UnsafeRawBufferPointer(start: base + keyStart, count: keyEnd - keyStart),
-                value: UnsafeRawBufferPointer(start: base + valueStart, count: length))
+        var cursor = Cursor(document)
+        while let element = cursor.next() {
             if !body(element) { return }
         }
     }

@@ -15,12 +15,30 @@ final class FieldNameFilter {
     let mode: Mode
     let pattern: CompiledPattern
     let nested: Bool
-    private let buffer = ByteBuffer(capacity: 4096)
+    private let writer = RecordWriter()
+    private let cache = NameVerdictCache()
 
     init(mode: Mode, pattern: CompiledPattern, nested: Bool) {
         self.mode = mode
         self.pattern = pattern
         self.nested = nested
+    }
+
+    deinit { cache.deallocate() }
+
+    /// Whether the field named `key` stays, from the cache or PCRE2.
+    @inline(__always)
+    private func keeps(_ key: UnsafeRawBufferPointer, handles: MatchHandles) -> Result<Bool, Failure> {
+        let hash = NameVerdictCache.hash(key)
+        if let keep = cache.verdict(key, hash: hash) { return .success(keep) }
+        let keep: Bool
+        switch handles.match(pattern, key) {
+        case .matched: keep = mode == .keep
+        case .notMatched: keep = mode == .drop
+        case .failed(let code): return .failure(Failure(code: code))
+        }
+        cache.store(key, hash: hash, keep: keep)
+        return .success(keep)
     }
 
     /// A field name whose match failed (a limit): the record is rejected.
@@ -30,41 +48,33 @@ final class FieldNameFilter {
 
     /// The filtered record, valid until the next call.
     func filter(_ record: UnsafeRawBufferPointer, handles: MatchHandles) throws(Failure) -> UnsafeRawBufferPointer {
-        buffer.removeAll()
+        writer.removeAll()
         if let failure = write(record, isArray: false, handles: handles) { throw failure }
-        return buffer.bytes
+        return writer.bytes
     }
 
     private func write(_ document: UnsafeRawBufferPointer, isArray: Bool, handles: MatchHandles) -> Failure? {
-        let start = buffer.count
-        buffer.append(littleEndian: Int32(0))
-        var failure: Failure?
-        BSONScanner.forEach(document) { element in
+        let start = writer.beginLength()
+        var cursor = BSONScanner.Cursor(document)
+        while let element = cursor.next() {
             if !isArray {
-                let hit: Bool
-                switch handles.match(pattern, element.key) {
-                case .matched: hit = true
-                case .notMatched: hit = false
-                case .failed(let code):
-                    failure = Failure(code: code)
-                    return false
+                switch keeps(element.key, handles: handles) {
+                case .success(true): break
+                case .success(false): continue
+                case .failure(let failure): return failure
                 }
-                if hit != (mode == .keep) { return true }
             }
-            buffer.append(byte: element.type)
-            buffer.append(element.key)
-            buffer.append(byte: 0)
+            writer.append(byte: element.type)
+            writer.append(element.key)
+            writer.append(byte: 0)
             if nested, element.isContainer {
-                failure = write(element.value, isArray: element.type == 0x04, handles: handles)
-                return failure == nil
+                if let failure = write(element.value, isArray: element.type == 0x04, handles: handles) { return failure }
+            } else {
+                writer.append(element.value)
             }
-            buffer.append(element.value)
-            return true
         }
-        if let failure { return failure }
-        buffer.append(byte: 0)
-        // After the appends: the buffer may have moved.
-        buffer.base!.storeBytes(of: Int32(buffer.count - start).littleEndian, toByteOffset: start, as: Int32.self)
+        writer.append(byte: 0)
+        writer.endLength(at: start)
         return nil
     }
 
