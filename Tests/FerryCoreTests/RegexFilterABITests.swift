@@ -93,4 +93,19 @@ struct RegexFilterABITests {
         #expect(!rewritten.passedThrough)
         #expect(rewritten.documents == [["category": .string("books")]])
     }
+
+    @Test("field-name verdicts stay right past the name cache's size and across records")
+    func manyFieldNames() throws {
+        let names = (0..<700).map { "field_\($0)" } + [String(repeating: "n", count: 80), String(repeating: "n", count: 81)]
+        let output = try transform(config: #"{"fields": {"keep": "^(field_\\d*[05]|n{80})$"}}"#) { batch in
+            for _ in 0..<3 {
+                batch.appendDocument { doc in
+                    for (index, name) in names.enumerated() { doc.append(name, Int32(index)) }
+                }
+            }
+        }
+        let expected = (0..<700).filter { $0 % 5 == 0 }.map { "field_\($0)" } + [String(repeating: "n", count: 80)]
+        #expect(output.documents.count == 3)
+        for document in output.documents { #expect(document.keys == expected) }
+    }
 }
