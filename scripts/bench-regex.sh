@@ -24,7 +24,7 @@
 # the difference, the filter's own cost: on a shared machine wall-clock rates
 # move with other load, CPU time much less. And the filter alone
 # (scripts/bench/transform_alone.c): the generate rule's transform calls over
-# batches read once beforehand, best of REPEAT passes, no engine at all.
+# batches read once beforehand, best of ALONE_PASSES passes, no engine at all.
 #
 # It is a report: a missed target still exits 0. Non-zero means the
 # benchmark itself failed (build, a crashed or short run, a wrong count).
@@ -35,6 +35,7 @@
 #   WORKERS     worker counts to try (default "1 2")
 #   BATCH_SIZE  records per batch (default 1000)
 #   SKIP_BUILD  1: use the release build as it is (default: build first)
+#   ALONE_PASSES passes over the batches for the filter alone; the best counts (default 10)
 #   CC          C compiler for transform_alone.c (default cc)
 set -euo pipefail
 
@@ -47,6 +48,7 @@ WORKERS="${WORKERS:-1 2}"
 BATCH_SIZE="${BATCH_SIZE:-1000}"
 TARGET_ONE_WORKER=4000000
 CC="${CC:-cc}"
+ALONE_PASSES="${ALONE_PASSES:-10}"
 
 log() { printf 'bench-regex: %s\n' "$*" >&2; }
 die() { printf 'bench-regex: error: %s\n' "$*" >&2; exit 1; }
@@ -54,6 +56,7 @@ die() { printf 'bench-regex: error: %s\n' "$*" >&2; exit 1; }
 [[ "$RECORDS" =~ ^[1-9][0-9]*$ ]] || die "RECORDS must be a positive integer (got '$RECORDS')"
 [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer (got '$REPEAT')"
 [[ "$BATCH_SIZE" =~ ^[1-9][0-9]*$ ]] || die "BATCH_SIZE must be a positive integer (got '$BATCH_SIZE')"
+[[ "$ALONE_PASSES" =~ ^[1-9][0-9]*$ ]] || die "ALONE_PASSES must be a positive integer (got '$ALONE_PASSES')"
 for w in $WORKERS; do [[ "$w" =~ ^[1-9][0-9]*$ ]] || die "bad worker count '$w'"; done
 
 if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
@@ -198,13 +201,13 @@ done
 # The filter alone, and pass-through alone for scale.
 alone() { # plugin config expected-kept
     local out
-    out="$("$ALONE" "$WORK/plugins/libFerryGenerate.so" "$WORK/plugins/lib$1.so" "$2" "$RECORDS" "$BATCH_SIZE" "$REPEAT")" \
+    out="$("$ALONE" "$WORK/plugins/libFerryGenerate.so" "$WORK/plugins/lib$1.so" "$2" "$RECORDS" "$BATCH_SIZE" "$ALONE_PASSES")" \
         || die "transform_alone failed for $1"
     [[ "$out" =~ kept=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" = "$3" ] || die "transform_alone $1: $out (expected kept=$3)"
     [[ "$out" =~ ns_per_record=([0-9.]+).*records_per_sec=([0-9.]+) ]] || die "transform_alone printed no rate: $out"
     printf '%s %s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
 }
-log "the filter alone (transform_alone, best of $REPEAT)"
+log "the filter alone (transform_alone, best of $ALONE_PASSES)"
 read -r ALONE_NS ALONE_RATE <<<"$(alone FerryRegexFilter "$GENERATE_RULE_JSON" "$EXPECT_GENERATE")"
 
 millions() { awk -v v="$1" 'BEGIN { printf "%.2fM", v / 1e6 }'; }
@@ -229,7 +232,7 @@ for source in gen file; do
 done
 echo "(cpu: user + system time of the whole run per record read; filter: regex minus passthrough)"
 echo
-echo "regex_filter alone (generate rule, transform calls only, best of $REPEAT): $ALONE_NS ns/record = $(millions "$ALONE_RATE") rec/s on one thread"
+echo "regex_filter alone (generate rule, transform calls only, best of $ALONE_PASSES): $ALONE_NS ns/record = $(millions "$ALONE_RATE") rec/s on one thread"
 echo
 one="${RATE[gen-regex,1]:-}"
 if [ -z "$one" ]; then
