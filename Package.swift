@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "FerryBlackhole", type: .dynamic, targets: ["BlackholeSink"]),
         .library(name: "FerryPassthrough", type: .dynamic, targets: ["PassthroughTransform"]),
         .library(name: "FerryMap", type: .dynamic, targets: ["MapTransform"]),
+        .library(name: "FerryRegexFilter", type: .dynamic, targets: ["RegexFilterTransform"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,6 +44,10 @@ let package = Package(
         .systemLibrary(
             name: "CLibBSON", path: "Sources/CLibBSON", pkgConfig: "libbson-1.0",
             providers: [.apt(["libbson-dev"])]),
+        // PCRE2, for the regex filter plugin only.
+        .systemLibrary(
+            name: "CPCRE2", path: "Sources/CPCRE2", pkgConfig: "libpcre2-8",
+            providers: [.apt(["libpcre2-dev"])]),
         // Host-only helpers (atomics on the cancel flag) the ABI header must not carry.
         .target(name: "CFerryHost", path: "Sources/CFerryHost"),
 
@@ -99,6 +104,9 @@ let package = Package(
         .target(
             name: "MapTransform", dependencies: ["FerryPluginKit", "CLibBSON"], path: "Plugins/Map", exclude: ["README.md"],
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
+        .target(
+            name: "RegexFilterTransform", dependencies: ["FerryPluginKit", "CPCRE2", "CLibBSON"], path: "Plugins/RegexFilter",
+            exclude: ["README.md"], swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
 
         // Tests load plugins by path with dlopen; they never link a plugin target.
         .testTarget(

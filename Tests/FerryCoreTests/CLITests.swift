@@ -65,12 +65,12 @@ struct CLITests {
     @Test("the quickstart validates and its own tests pass")
     func quickstart() throws {
         let pipeline = TestSupport.repoRoot.appendingPathComponent("examples/quickstart.yaml").path
-        let plugins = try TestSupport.pluginDirectory(TestSupport.standardPlugins + ["FerryMap"])
+        let plugins = try TestSupport.pluginDirectory(TestSupport.standardPlugins + ["FerryMap", "FerryRegexFilter"])
         let validate = try TestSupport.run(TestSupport.ferryExecutable, ["validate", pipeline, "--plugins", plugins])
         #expect(validate.status == 0)
         let test = try TestSupport.run(TestSupport.ferryExecutable, ["test", pipeline, "--plugins", plugins])
         #expect(test.status == 0)
-        #expect(test.stdout.contains("2 passed, 0 failed"))
+        #expect(test.stdout.contains("3 passed, 0 failed"))
     }
 
     @Test("SIGINT stops the run, saves the checkpoint and exits 130")
