@@ -17,7 +17,7 @@ final class PGConnection {
     /// Connects with a connect timeout and session settings that make the text
     /// formats the codecs parse predictable (ISO dates, UTC, dot decimals).
     init(dsn: String, connectTimeout: Int, statementTimeoutMs: Int, applicationName: String = "ferry") throws {
-        let keys = ["dbname", "connect_timeout", "application_name", "options"]
+        let keys = ["dbname", "connect_timeout", "fallback_application_name", "options"]
         // `options` sets GUCs at connection start, so no extra round trip is needed.
         var options = "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex"
         options += " -c statement_timeout=\(statementTimeoutMs)"
