@@ -84,7 +84,7 @@ final class PGConnection {
     /// Wrong password and unknown database will not fix themselves; an unreachable
     /// server might (restart, failover), so it is transient and retried.
     static func classifyConnectError(_ message: String, _ where_: String) -> PluginError {
-        let short = message.split(separator: "\n").last.map(String.init) ?? message
+        let short = conciseConnectError(message)
         if message.contains("password authentication failed") || message.contains("no password supplied")
             || message.contains("authentication failed")
         {
@@ -100,6 +100,21 @@ final class PGConnection {
             return .config("postgres: cannot connect to \(where_): unknown host (\(short))")
         }
         return .transient("postgres: cannot connect to \(where_): \(short)")
+    }
+
+    /// libpq's multi-line message without the "connection to server at …
+    /// failed:" prefix the caller already says (host and port), on one line.
+    static func conciseConnectError(_ message: String) -> String {
+        var parts: [String] = []
+        for line in message.split(separator: "\n") {
+            var text = line.trimmingCharacters()
+            if text.hasPrefix("connection to server"), let failed = text.firstRange(of: "failed: ") {
+                text = String(text[failed.upperBound...])
+            }
+            text = text.replacing("FATAL:  ", with: "")
+            if !text.isEmpty && !parts.contains(text) { parts.append(text) }
+        }
+        return parts.joined(separator: "; ")
     }
 
     /// The error of a failed command: transient when the connection is gone,

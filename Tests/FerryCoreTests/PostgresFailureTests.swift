@@ -1,6 +1,9 @@
 import FerryCore
 import FerryPluginKit
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 @Suite("PostgreSQL connector: connection errors and retries", .serialized)
@@ -45,6 +48,7 @@ struct PostgresFailureTests {
         let (message, seconds) = try failure(source: try dsn(port: "1"))
         #expect(message.contains("cannot connect"))
         #expect(message.contains(":1/"))
+        #expect(message.contains("Connection refused"))
         #expect(seconds < 10)
     }
 
@@ -56,12 +60,27 @@ struct PostgresFailureTests {
         #expect(seconds < 10)
     }
 
-    @Test("an unreachable address gives up after connect_timeout")
+    @Test("a server that accepts but never answers: gives up after connect_timeout")
     func connectTimeout() throws {
-        // TEST-NET-1 (RFC 5737): never routed, so the connect either times out or fails at once.
-        let (message, seconds) = try failure(source: try dsn(host: "192.0.2.1"), timeout: 1)
+        // A listening socket nobody accepts from: the TCP handshake completes, the startup reply never comes.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        #expect(bound)
+        #expect(listen(listener, 8) == 0)
+        let port = String(UInt16(bigEndian: address.sin_port))
+        let (message, seconds) = try failure(source: try dsn(port: port), timeout: 1)
         #expect(message.contains("cannot connect"))
-        #expect(seconds < 8)
+        #expect(message.contains("timeout"))
+        #expect(seconds < 6)
     }
 
     @Test("missing table: named in the error")
