@@ -83,6 +83,21 @@ struct PostgresFailureTests {
         #expect(seconds < 6)
     }
 
+    @Test("statement_timeout stops a slow read with a clear error")
+    func statementTimeout() throws {
+        let started = Date()
+        let report = try pg.run(
+            """
+            source: {plugin: postgres, config: {dsn: "\(pg.dsn)", query: "SELECT id FROM (SELECT 1 AS id, pg_sleep(5)) s", statement_timeout: 300}}
+            sink: {plugin: blackhole}
+            mode: full
+            retry: {attempts: 0}
+            """)
+        let message = try #require(report.failureMessage)
+        #expect(message.contains("statement timeout"))
+        #expect(Date().timeIntervalSince(started) < 4)
+    }
+
     @Test("missing table: named in the error")
     func missingTable() throws {
         let (message, _) = try failure(source: pg.dsn, table: "no_such_table_here")
