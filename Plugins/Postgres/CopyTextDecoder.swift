@@ -17,9 +17,11 @@ struct ValueOptions {
 final class CopyTextDecoder {
     let columns: [PGColumn]
     let options: ValueOptions
-    /// Start and end of each field of the current row, before unescaping.
-    var fieldStarts: [Int]
-    var fieldEnds: [Int]
+    /// Start and end of each field of the current row, before unescaping
+    /// (raw buffers: this is the per-row hot path, no exclusivity checks).
+    let fieldStarts: UnsafeMutableBufferPointer<Int>
+    let fieldEnds: UnsafeMutableBufferPointer<Int>
+    let timestamp = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 64)
     var scratch: [UInt8] = []
     var number = [CChar](repeating: 0, count: 512)
 
@@ -28,22 +30,36 @@ final class CopyTextDecoder {
     init(columns: [PGColumn], options: ValueOptions) {
         self.columns = columns
         self.options = options
-        fieldStarts = [Int](repeating: 0, count: columns.count)
-        fieldEnds = [Int](repeating: 0, count: columns.count)
+        fieldStarts = .allocate(capacity: max(columns.count, 1))
+        fieldEnds = .allocate(capacity: max(columns.count, 1))
+    }
+
+    deinit {
+        fieldStarts.deallocate()
+        fieldEnds.deallocate()
+        timestamp.deallocate()
     }
 
     /// Splits a row (without its newline) at tabs. The server always sends every column.
     func split(_ row: UnsafeRawBufferPointer) throws {
+        let last = columns.count - 1
         var field = 0
         var start = 0
-        for index in 0..<row.count where row[index] == 0x09 {
-            guard field < columns.count - 1 else { throw Failure(message: "row has more fields than the \(columns.count) columns") }
+        guard let base = row.baseAddress else {
+            guard last == 0 else { throw Failure(message: "empty row, expected \(columns.count) fields") }
+            fieldStarts[0] = 0
+            fieldEnds[0] = 0
+            return
+        }
+        while let tab = memchr(base + start, 0x09, row.count - start) {
+            let index = base.distance(to: UnsafeRawPointer(tab))
+            guard field < last else { throw Failure(message: "row has more fields than the \(columns.count) columns") }
             fieldStarts[field] = start
             fieldEnds[field] = index
             field += 1
             start = index + 1
         }
-        guard field == columns.count - 1 else { throw Failure(message: "row has \(field + 1) fields, expected \(columns.count)") }
+        guard field == last else { throw Failure(message: "row has \(field + 1) fields, expected \(columns.count)") }
         fieldStarts[field] = start
         fieldEnds[field] = row.count
     }
@@ -57,14 +73,19 @@ final class CopyTextDecoder {
 
     func decode(_ row: UnsafeRawBufferPointer, into writer: inout DocumentWriter) throws {
         try split(row)
-        for (index, column) in columns.enumerated() {
+        for index in 0..<columns.count {
             let raw = UnsafeRawBufferPointer(rebasing: row[fieldStarts[index]..<fieldEnds[index]])
+            let column = columns[index]
             if raw.count == 2 && raw[0] == 0x5C && raw[1] == UInt8(ascii: "N") {
                 writer.appendNull(column.name)
                 continue
             }
             do {
-                try withField(raw) { try append(column.name, column.type, $0, &writer) }
+                if let base = raw.baseAddress, memchr(base, 0x5C, raw.count) != nil {
+                    try withField(raw) { try append(column.name, column.type, $0, &writer) }
+                } else {
+                    try append(column.name, column.type, raw, &writer)
+                }
             } catch let failure as Failure {
                 throw Failure(message: "column '\(column.name)' (\(column.sqlType)): \(failure.message)")
             } catch let failure as JSONToBSON.Failure {
@@ -125,6 +146,10 @@ final class CopyTextDecoder {
             guard let micros = Timestamps.microseconds(text) else { throw Failure(message: "date '\(String(decoding: text, as: UTF8.self))' is out of range") }
             writer.appendDatetime(key, milliseconds: micros / 1000)
         case .timestamp, .timestamptz:
+            if options.timestamps == .string, let iso = isoFastPath(text) {
+                writer.appendString(key, utf8: iso)
+                return
+            }
             guard let micros = Timestamps.microseconds(text) else {
                 throw Failure(message: "timestamp '\(String(decoding: text, as: UTF8.self))' is out of range")
             }
@@ -161,6 +186,24 @@ final class CopyTextDecoder {
             var parser = ArrayLiteralParser(bytes: text)
             try parser.parse(key, element, decoder: self, into: &writer)
         }
+    }
+
+    /// PostgreSQL's `2024-01-02 03:04:05.123456+00` (4-digit year, UTC) as
+    /// `2024-01-02T03:04:05.123456Z` by editing the bytes; nil for any other shape.
+    func isoFastPath(_ text: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        var count = text.count
+        guard count >= 19, count < timestamp.count - 1, text[4] == UInt8(ascii: "-"), text[10] == UInt8(ascii: " ") else { return nil }
+        if text[count - 3] == UInt8(ascii: "+") {
+            guard text[count - 2] == 0x30, text[count - 1] == 0x30 else { return nil }
+            count -= 3
+        } else if text[count - 3] == UInt8(ascii: "-") || text[count - 6] == UInt8(ascii: "+") || text[count - 2] == UInt8(ascii: "B") {
+            return nil
+        }
+        let out = UnsafeMutableRawBufferPointer(timestamp)
+        out.copyMemory(from: UnsafeRawBufferPointer(rebasing: text[0..<count]))
+        out[10] = UInt8(ascii: "T")
+        out[count] = UInt8(ascii: "Z")
+        return UnsafeRawBufferPointer(rebasing: out[0...count])
     }
 
     static func integer(_ text: UnsafeRawBufferPointer) -> Int64? {

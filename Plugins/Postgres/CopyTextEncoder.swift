@@ -21,7 +21,7 @@ final class CopyTextEncoder {
     }
 
     /// Appends one row (with its newline) to `out`.
-    func encode(_ document: DocumentView, into out: inout [UInt8]) throws {
+    func encode(_ document: DocumentView, into out: RowBuffer) throws {
         for index in slots.indices { slots[index] = nil }
         var guess = 0
         for element in document {
@@ -52,7 +52,7 @@ final class CopyTextEncoder {
                 continue
             }
             do {
-                try value(element, column.type, &out, inArray: false)
+                try value(element, column.type, out, inArray: false)
             } catch let failure as Failure {
                 throw Failure(message: "field '\(column.name)' → column \(column.sqlType): \(failure.message)")
             } catch let failure as BSONToJSON.Failure {
@@ -80,51 +80,51 @@ final class CopyTextEncoder {
     }
 
     /// Text for one value; `inArray` quotes it for an array literal instead of COPY-escaping.
-    func value(_ element: BSONElement, _ type: PGType, _ out: inout [UInt8], inArray: Bool) throws {
+    func value(_ element: BSONElement, _ type: PGType, _ out: RowBuffer, inArray: Bool) throws {
         func mismatch() -> Failure { Failure(message: "cannot store a BSON \(Self.typeName(element))") }
         func text(_ string: String) {
             var string = string
-            string.withUTF8 { escaped(UnsafeRawBufferPointer($0), &out, inArray: inArray) }
+            string.withUTF8 { escaped(UnsafeRawBufferPointer($0), out, inArray: inArray) }
         }
         switch type {
         case .int2, .int4, .int8:
             if let integer = element.int64Value, element.type != .datetime {
-                out.append(contentsOf: String(integer).utf8)
+                out.append(String(integer))
             } else if let double = element.doubleValue, double == double.rounded(), abs(double) < 9.2e18 {
-                out.append(contentsOf: String(Int64(double)).utf8)
+                out.append(String(Int64(double)))
             } else if let string = element.stringBytes {
-                escaped(string, &out, inArray: inArray)
+                escaped(string, out, inArray: inArray)
             } else {
                 throw mismatch()
             }
         case .numeric, .float4, .float8:
             if let integer = element.int64Value, element.type != .datetime {
-                out.append(contentsOf: String(integer).utf8)
+                out.append(String(integer))
             } else if let double = element.doubleValue {
                 // Swift prints the shortest text that reads back as the same double.
-                out.append(contentsOf: (double.isNaN ? "NaN" : double.isInfinite ? (double < 0 ? "-Infinity" : "Infinity") : "\(double)").utf8)
+                out.append((double.isNaN ? "NaN" : double.isInfinite ? (double < 0 ? "-Infinity" : "Infinity") : "\(double)"))
             } else if element.type == .decimal128 {
-                out.append(contentsOf: Decimal128Codec.text(element.value).utf8)
+                out.append(Decimal128Codec.text(element.value))
             } else if let string = element.stringBytes {
-                escaped(string, &out, inArray: inArray)
+                escaped(string, out, inArray: inArray)
             } else {
                 throw mismatch()
             }
         case .text:
             if let string = element.stringBytes {
-                escaped(string, &out, inArray: inArray)
+                escaped(string, out, inArray: inArray)
             } else if let integer = element.int64Value, element.type != .datetime {
-                out.append(contentsOf: String(integer).utf8)
+                out.append(String(integer))
             } else if let double = element.doubleValue {
-                out.append(contentsOf: "\(double)".utf8)
+                out.append("\(double)")
             } else if element.type == .decimal128 {
-                out.append(contentsOf: Decimal128Codec.text(element.value).utf8)
+                out.append(Decimal128Codec.text(element.value))
             } else if let bool = element.boolValue {
-                out.append(contentsOf: (bool ? "true" : "false").utf8)
+                out.append((bool ? "true" : "false"))
             } else if element.type == .objectId {
-                out.append(contentsOf: Hex.string(element.value).utf8)
+                out.append(Hex.string(element.value))
             } else if element.type == .datetime {
-                out.append(contentsOf: Timestamps.iso(milliseconds: element.int64Value!).utf8)
+                out.append(Timestamps.iso(milliseconds: element.int64Value!))
             } else {
                 throw mismatch()
             }
@@ -132,23 +132,23 @@ final class CopyTextEncoder {
             if let bool = element.boolValue {
                 out.append(bool ? UInt8(ascii: "t") : UInt8(ascii: "f"))
             } else if let string = element.stringBytes {
-                escaped(string, &out, inArray: inArray)
+                escaped(string, out, inArray: inArray)
             } else {
                 throw mismatch()
             }
         case .date:
             if element.type == .datetime {
-                out.append(contentsOf: Timestamps.date(milliseconds: element.int64Value!).utf8)
+                out.append(Timestamps.date(milliseconds: element.int64Value!))
             } else if let string = element.stringBytes {
-                escaped(string, &out, inArray: inArray)
+                escaped(string, out, inArray: inArray)
             } else {
                 throw mismatch()
             }
         case .timestamp, .timestamptz:
             if element.type == .datetime {
-                out.append(contentsOf: Timestamps.iso(milliseconds: element.int64Value!).utf8)
+                out.append(Timestamps.iso(milliseconds: element.int64Value!))
             } else if let string = element.stringBytes {
-                escaped(string, &out, inArray: inArray)
+                escaped(string, out, inArray: inArray)
             } else {
                 throw mismatch()
             }
@@ -156,7 +156,7 @@ final class CopyTextEncoder {
             if element.type == .binary, element.value.count == 21, element.value[4] == 4 || element.value[4] == 3 {
                 text(UUIDText.string(UnsafeRawBufferPointer(rebasing: element.value[5...])))
             } else if let string = element.stringBytes {
-                escaped(string, &out, inArray: inArray)
+                escaped(string, out, inArray: inArray)
             } else {
                 throw mismatch()
             }
@@ -169,11 +169,11 @@ final class CopyTextEncoder {
                 try BSONToJSON.write(element, to: &literal)
             }
             let json = literal
-            json.withUnsafeBytes { escaped($0, &out, inArray: inArray) }
+            json.withUnsafeBytes { escaped($0, out, inArray: inArray) }
         case .bytea:
             guard element.type == .binary else { throw mismatch() }
             // `\x` + hex; the backslash is escaped once for COPY (and once more inside an array).
-            if inArray { out.append(contentsOf: Array("\"\\\\\\\\x".utf8)) } else { out.append(contentsOf: [0x5C, 0x5C, UInt8(ascii: "x")]) }
+            if inArray { out.append("\"\\\\\\\\x") } else { out.append("\\\\x") }
             for byte in element.value[5...] {
                 out.append(Hex.digits[Int(byte >> 4)])
                 out.append(Hex.digits[Int(byte & 15)])
@@ -190,9 +190,9 @@ final class CopyTextEncoder {
                 if !first { out.append(UInt8(ascii: ",")) }
                 first = false
                 if item.typeByte == BSONType.null.rawValue {
-                    out.append(contentsOf: "NULL".utf8)
+                    out.append("NULL")
                 } else {
-                    try value(item, elementType, &out, inArray: true)
+                    try value(item, elementType, out, inArray: true)
                 }
             }
             out.append(UInt8(ascii: "}"))
@@ -201,21 +201,41 @@ final class CopyTextEncoder {
 
     /// Text with COPY's escapes, or (in an array) double-quoted with array
     /// escapes whose backslashes COPY then escapes again.
-    func escaped(_ bytes: UnsafeRawBufferPointer, _ out: inout [UInt8], inArray: Bool) {
+    func escaped(_ bytes: UnsafeRawBufferPointer, _ out: RowBuffer, inArray: Bool) {
         if inArray { out.append(UInt8(ascii: "\"")) }
-        for byte in bytes {
-            switch byte {
-            case 0x5C:
-                out.append(0x5C); out.append(0x5C)
-                if inArray { out.append(0x5C); out.append(0x5C) }
-            case UInt8(ascii: "\"") where inArray:
-                out.append(0x5C); out.append(0x5C); out.append(byte)
-            case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-            default: out.append(byte)
+        // Copy runs of plain bytes at once; only \\, \n, \r, \t (and " in arrays) need escapes.
+        var runStart = 0
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            let byte = bytes[index]
+            if byte > UInt8(ascii: "\"") && byte != 0x5C {
+                index += 1
+                continue
             }
+            let escape: UInt8
+            switch byte {
+            case 0x5C: escape = 0x5C
+            case 0x0A: escape = UInt8(ascii: "n")
+            case 0x0D: escape = UInt8(ascii: "r")
+            case 0x09: escape = UInt8(ascii: "t")
+            case UInt8(ascii: "\"") where inArray: escape = UInt8(ascii: "\"")
+            default:
+                index += 1
+                continue
+            }
+            out.append(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+            if inArray && (byte == 0x5C || byte == UInt8(ascii: "\"")) {
+                // The array literal's backslash, itself escaped for COPY.
+                out.append(0x5C, 0x5C)
+                if byte == 0x5C { out.append(0x5C, 0x5C) } else { out.append(byte) }
+            } else {
+                out.append(0x5C, escape)
+            }
+            index += 1
+            runStart = index
         }
+        out.append(UnsafeRawBufferPointer(rebasing: bytes[runStart..<count]))
         if inArray { out.append(UInt8(ascii: "\"")) }
     }
 }

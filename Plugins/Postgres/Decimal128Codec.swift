@@ -4,6 +4,7 @@
 enum Decimal128Codec {
     static let exponentBias = 6176
     static let maxDigits = 34
+    static let maxCoefficient: UInt128 = 9_999_999_999_999_999_999_999_999_999_999
 
     /// The encoding of a decimal text (`-12.50`, `1E+3`, `NaN`, `Infinity`),
     /// or nil when it has more than 34 significant digits or is not a number.
@@ -94,9 +95,10 @@ enum Decimal128Codec {
         } else {
             exponent = Int((high >> 49) & 0x3FFF) - exponentBias
             coefficient = (UInt128(high & 0x1_FFFF_FFFF_FFFF) << 64) | UInt128(low)
-            if coefficient > UInt128("9999999999999999999999999999999999")! { coefficient = 0 }
+            if coefficient > maxCoefficient { coefficient = 0 }
         }
-        let digits = String(coefficient)
+        // UInt128's generic printing is slow; most coefficients fit 64 bits.
+        let digits = coefficient <= UInt128(UInt64.max) ? String(UInt64(coefficient)) : String(coefficient)
         if exponent > 0 { return sign + digits + "E+" + String(exponent) }
         if exponent == 0 { return sign + digits }
         let fraction = -exponent

@@ -24,8 +24,12 @@ final class PostgresSink: SinkPlugin {
     var stageReady = false
     var stageDirty = false
     var truncated = false
+    /// Upsert / missing-only into a table that was empty at the start: every row
+    /// is new, so COPY straight in (as fast as a plain load). The first unique
+    /// violation turns it off for good and the batch goes through the merge.
+    var copyDirectly = false
     var truncatePending = false
-    var rows: [UInt8] = []
+    let rows = RowBuffer()
     var rowIndex: [(document: Int, start: Int, end: Int)] = []
 
     init(config: PluginConfig, context: PluginContext) throws {
@@ -100,6 +104,7 @@ final class PostgresSink: SinkPlugin {
         }
         if mode == .upsert || mode == .missingOnly {
             try requireUniqueIndex(connection)
+            copyDirectly = try connection.exec("SELECT NOT EXISTS (SELECT 1 FROM \(target))", "look at \(settings.tableLabel)").value(0, 0) == "t"
         }
         columns = mapped
         encoder = CopyTextEncoder(columns: mapped, rejectUnknownFields: rejectUnknownFields)
@@ -237,15 +242,15 @@ final class PostgresSink: SinkPlugin {
     }
 
     private func load(_ batch: BatchView, _ connection: PGConnection, _ result: inout SinkResult) throws {
-        rows.removeAll(keepingCapacity: true)
+        rows.removeAll()
         rowIndex.removeAll(keepingCapacity: true)
         for (index, document) in batch.enumerated() {
             let start = rows.count
             do {
-                try encoder.encode(document, into: &rows)
+                try encoder.encode(document, into: rows)
                 rowIndex.append((index, start, rows.count))
             } catch let failure as CopyTextEncoder.Failure {
-                rows.removeSubrange(start...)
+                rows.truncate(to: start)
                 result.rejects.reject(index, "postgres: \(settings.tableLabel): \(failure.message)")
             }
         }
@@ -263,6 +268,14 @@ final class PostgresSink: SinkPlugin {
             try connection.exec("RELEASE SAVEPOINT ferry_load", "release savepoint")
         } catch let error as PluginError {
             let state = connection.lastState
+            if copyDirectly && state == "23505" && !connection.isBroken {
+                copyDirectly = false
+                context.log(.info, "postgres: \(settings.tableLabel) has rows with these keys now; merging from here on")
+                try connection.exec("ROLLBACK TO SAVEPOINT ferry_load; RELEASE SAVEPOINT ferry_load", "roll back to savepoint")
+                stageDirty = dirtyBefore
+                try loadRows(slice, connection, &result, top: top)
+                return
+            }
             let rowLevel = state.hasPrefix("22") || state.hasPrefix("23") || state == "21000"
             guard rowLevel, !connection.isBroken else { throw error }
             try connection.exec("ROLLBACK TO SAVEPOINT ferry_load; RELEASE SAVEPOINT ferry_load", "roll back to savepoint")
@@ -279,15 +292,13 @@ final class PostgresSink: SinkPlugin {
 
     private func copyAndMerge(_ bytes: Range<Int>, rowCount: Int, _ connection: PGConnection, _ result: inout SinkResult) throws {
         let list = columns.map { SQL.ident($0.name) }.joined(separator: ", ")
-        let direct = mode == .insert || mode == .replace
+        let direct = mode == .insert || mode == .replace || copyDirectly
         if !direct && stageDirty {
             try connection.exec("DELETE FROM ferry_stage", "empty the staging table")
             stageDirty = false
         }
         try connection.exec("COPY \(direct ? target : "ferry_stage") (\(list)) FROM STDIN", "load \(settings.tableLabel)")
-        try rows.withUnsafeBytes { all in
-            try connection.putCopyData(UnsafeRawBufferPointer(rebasing: all[bytes]), "load \(settings.tableLabel)")
-        }
+        try connection.putCopyData(UnsafeRawBufferPointer(rebasing: rows.bytes[bytes]), "load \(settings.tableLabel)")
         try connection.endCopy("load \(settings.tableLabel)")
         if direct {
             result.inserted += UInt64(rowCount)

@@ -39,6 +39,25 @@ struct PostgresSinkTests {
         #expect((third.statistics.inserted, third.statistics.updated, third.statistics.unchanged) == (0, 0, 6))
     }
 
+    @Test("into an empty table rows are copied straight in; a key seen again falls back to the merge and is updated, not rejected")
+    func emptyTableFastPathFallsBack() throws {
+        let target = PostgresFixture.name("fast_dst")
+        try pg.sql("CREATE TABLE \(target) (id int PRIMARY KEY, name text)")
+        let input = "\(pg.work)/\(target).jsonl"
+        let lines = [#"{"id": 1, "name": "a"}"#, #"{"id": 2, "name": "b"}"#, #"{"id": 2, "name": "b2"}"#, #"{"id": 3, "name": "c"}"#, #"{"id": 1, "name": "a"}"#, #"{"id": 4, "name": "d"}"#]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let report = try pg.run(
+            """
+            source: {plugin: file, config: {path: \(input)}}
+            sink: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(target), key: [id]}}
+            batch_size: 2
+            """)
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        #expect(report.statistics.deadLettered == 0)
+        #expect((report.statistics.inserted, report.statistics.updated, report.statistics.unchanged) == (4, 1, 1))
+        #expect(try pg.sql("SELECT id::text, name FROM \(target) ORDER BY id") == [["1", "a"], ["2", "b2"], ["3", "c"], ["4", "d"]])
+    }
+
     @Test("missing-only inserts absent keys and never touches existing rows")
     func missingOnly() throws {
         let source = PostgresFixture.name("mo_src"), target = PostgresFixture.name("mo_dst")
