@@ -7,6 +7,7 @@
 # updated_at timestamptz; index on (updated_at, id)) and measures, on that
 # one server:
 #   (a) the physical limit: psql \copy (…) to stdout (format binary) | psql \copy dst from stdin
+#   (a') the same pipe in text format (the format the plugin speaks)
 #   (b) ferry run, first run of the incremental pipeline = full copy (upsert sink)
 #   (b2) ferry run, mode full with the sink in insert mode (COPY straight into the table)
 #   (c) ferry incremental after 1% of the rows changed
@@ -20,7 +21,8 @@
 # Environment:
 #   ROWS        rows in the source table (default 1000000)
 #   WORKERS     ferry workers (default 2)
-#   BATCH       ferry batch size (default 2000)
+#   BATCH       ferry batch size (default 10000)
+#   REPEAT      rounds of the four full copies, interleaved; medians are reported (default 3)
 #   PG_BIN      PostgreSQL binaries (default /usr/lib/postgresql/15/bin)
 #   SKIP_BUILD  1: use the release build as it is
 set -euo pipefail
@@ -30,7 +32,8 @@ cd "$REPO_ROOT"
 
 ROWS="${ROWS:-1000000}"
 WORKERS="${WORKERS:-2}"
-BATCH="${BATCH:-2000}"
+BATCH="${BATCH:-10000}"
+REPEAT="${REPEAT:-3}"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 log() { printf 'bench-postgres: %s\n' "$*" >&2; }
@@ -108,16 +111,6 @@ run_timed() {
     RSS_KB=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$out")
 }
 
-# --- (a) the COPY limit -------------------------------------------------------
-log "(a) psql binary COPY pipe"
-start=$(now)
-"$PG_BIN/psql" -X -q -d "$DSN" -c "\\copy (SELECT * FROM src) TO STDOUT (FORMAT binary)" \
-    | "$PG_BIN/psql" -X -q -d "$DSN" -c "\\copy dst_a FROM STDIN (FORMAT binary)"
-end=$(now)
-A_SECONDS=$(python3 -c "print($end - $start)")
-[ "$(psql_ -At -c 'SELECT count(*) FROM dst_a')" = "$ROWS" ] || die "(a) copied the wrong number of rows"
-psql_ -c "CHECKPOINT"
-
 cat >"$WORK/ferry/inc.yaml" <<EOF
 name: bench_incremental
 source: {plugin: postgres, config: {dsn: "$DSN", table: src, key: [id], cursor: updated_at}}
@@ -135,17 +128,47 @@ batch_size: $BATCH
 workers: $WORKERS
 EOF
 FERRY=("$BIN/ferry" run --no-progress --plugins "$BIN" --state-dir "$WORK/ferry/state")
+psql_ -c "CREATE TABLE dst_t $TABLE_DDL"
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 
-log "(b) ferry incremental pipeline, first run (full copy, upsert)"
-run_timed "${FERRY[@]}" "$WORK/ferry/inc.yaml"
-B_SECONDS=$ELAPSED; B_RSS=$RSS_KB
-[ "$(psql_ -At -c 'SELECT count(*) FROM dst_b')" = "$ROWS" ] || die "(b) copied the wrong number of rows"
-psql_ -c "CHECKPOINT"
+# The machine is shared: the four full copies run interleaved, REPEAT times, and
+# the medians are compared, so load that comes and goes hits them all alike.
+A_ALL=(); AT_ALL=(); B_ALL=(); B2_ALL=(); B_RSS=0; B2_RSS=0
+for round in $(seq 1 "$REPEAT"); do
+    log "round $round/$REPEAT: (a) psql binary COPY pipe"
+    psql_ -c "TRUNCATE dst_a" -c "CHECKPOINT"
+    start=$(now)
+    "$PG_BIN/psql" -X -q -d "$DSN" -c "\\copy (SELECT * FROM src) TO STDOUT (FORMAT binary)" \
+        | "$PG_BIN/psql" -X -q -d "$DSN" -c "\\copy dst_a FROM STDIN (FORMAT binary)"
+    end=$(now)
+    A_ALL+=("$(python3 -c "print($end - $start)")")
+    [ "$(psql_ -At -c 'SELECT count(*) FROM dst_a')" = "$ROWS" ] || die "(a) copied the wrong number of rows"
 
-log "(b2) ferry mode full, sink insert (COPY into the table)"
-run_timed "${FERRY[@]}" "$WORK/ferry/full.yaml"
-B2_SECONDS=$ELAPSED; B2_RSS=$RSS_KB
-[ "$(psql_ -At -c 'SELECT count(*) FROM dst_b2')" = "$ROWS" ] || die "(b2) copied the wrong number of rows"
+    # (a') the same pipe in text format: the format the plugin speaks (see its README).
+    log "round $round/$REPEAT: (a') psql text COPY pipe"
+    psql_ -c "TRUNCATE dst_t" -c "CHECKPOINT"
+    start=$(now)
+    "$PG_BIN/psql" -X -q -d "$DSN" -c "\\copy (SELECT * FROM src) TO STDOUT" \
+        | "$PG_BIN/psql" -X -q -d "$DSN" -c "\\copy dst_t FROM STDIN"
+    end=$(now)
+    AT_ALL+=("$(python3 -c "print($end - $start)")")
+
+    log "round $round/$REPEAT: (b) ferry incremental pipeline, first run (full copy, upsert)"
+    psql_ -c "TRUNCATE dst_b" -c "CHECKPOINT"
+    rm -rf "$WORK/ferry/state"
+    run_timed "${FERRY[@]}" "$WORK/ferry/inc.yaml"
+    B_ALL+=("$ELAPSED"); B_RSS=$(( RSS_KB > B_RSS ? RSS_KB : B_RSS ))
+    [ "$(psql_ -At -c 'SELECT count(*) FROM dst_b')" = "$ROWS" ] || die "(b) copied the wrong number of rows"
+
+    log "round $round/$REPEAT: (b2) ferry mode full, sink insert (COPY into the table)"
+    psql_ -c "TRUNCATE dst_b2" -c "CHECKPOINT"
+    run_timed "${FERRY[@]}" "$WORK/ferry/full.yaml"
+    B2_ALL+=("$ELAPSED"); B2_RSS=$(( RSS_KB > B2_RSS ? RSS_KB : B2_RSS ))
+    [ "$(psql_ -At -c 'SELECT count(*) FROM dst_b2')" = "$ROWS" ] || die "(b2) copied the wrong number of rows"
+done
+A_SECONDS=$(median "${A_ALL[@]}"); AT_SECONDS=$(median "${AT_ALL[@]}")
+B_SECONDS=$(median "${B_ALL[@]}"); B2_SECONDS=$(median "${B2_ALL[@]}")
+log "runs (s): a ${A_ALL[*]} | a' ${AT_ALL[*]} | b ${B_ALL[*]} | b2 ${B2_ALL[*]}"
 psql_ -c "CHECKPOINT"
 
 log "(c) change 1% of the rows, incremental run"
@@ -161,18 +184,19 @@ D_SECONDS=$ELAPSED; D_RSS=$RSS_KB
 
 DIFF=$(psql_ -At -c "SELECT (SELECT count(*) FROM (SELECT * FROM src EXCEPT SELECT * FROM dst_b) x) + (SELECT count(*) FROM (SELECT * FROM dst_b EXCEPT SELECT * FROM src) y)")
 
-python3 - "$ROWS" "$CHANGED" "$A_SECONDS" "$B_SECONDS" "$B_RSS" "$B2_SECONDS" "$B2_RSS" "$C_SECONDS" "$C_RSS" "$D_SECONDS" "$D_RSS" "$DIFF" "$WORKERS" "$BATCH" <<'EOF'
+python3 - "$ROWS" "$CHANGED" "$A_SECONDS" "$AT_SECONDS" "$B_SECONDS" "$B_RSS" "$B2_SECONDS" "$B2_RSS" "$C_SECONDS" "$C_RSS" "$D_SECONDS" "$D_RSS" "$DIFF" "$WORKERS" "$BATCH" <<'EOF'
 import sys
 rows, changed = int(sys.argv[1]), int(sys.argv[2])
-a, b, b_rss, b2, b2_rss, c, c_rss, d, d_rss = map(float, sys.argv[3:12])
-diff, workers, batch = sys.argv[12], sys.argv[13], sys.argv[14]
+a, at, b, b_rss, b2, b2_rss, c, c_rss, d, d_rss = map(float, sys.argv[3:13])
+diff, workers, batch = sys.argv[13], sys.argv[14], sys.argv[15]
 def line(label, seconds, n, rss=None):
     rate = n / seconds
     ratio = rate / (rows / a)
     mib = f"{rss/1024:7.1f} MiB" if rss is not None else "          -"
     print(f"{label:<44} {seconds:8.2f} s {rate:12,.0f} rows/s {ratio:6.2f}x (a)  peak RSS {mib}")
-print(f"PostgreSQL -> PostgreSQL, {rows:,} rows, workers {workers}, batch {batch}")
+print(f"PostgreSQL -> PostgreSQL, {rows:,} rows, workers {workers}, batch {batch}; full copies: medians")
 line("(a) psql \\copy binary pipe (the limit)", a, rows)
+line("(a') psql \\copy text pipe", at, rows)
 line("(b) ferry incremental, first run (upsert)", b, rows, b_rss)
 line("(b2) ferry full, sink mode insert", b2, rows, b2_rss)
 line(f"(c) ferry incremental, {changed:,} changed", c, changed, c_rss)

@@ -23,12 +23,12 @@ final class PostgresSink: SinkPlugin {
     var createdInTransaction = false
     var stageReady = false
     var stageDirty = false
-    var truncated = false
+    /// The run-wide key under which `replace` truncates once.
+    var replaceKey: String?
     /// Upsert / missing-only into a table that was empty at the start: every row
     /// is new, so COPY straight in (as fast as a plain load). The first unique
     /// violation turns it off for good and the batch goes through the merge.
     var copyDirectly = false
-    var truncatePending = false
     let rows = RowBuffer()
     var rowIndex: [(document: Int, start: Int, end: Int)] = []
 
@@ -51,6 +51,14 @@ final class PostgresSink: SinkPlugin {
             throw PluginError.config("postgres: mode '\(mode.rawValue)' needs 'key' (the columns of a unique index on \(settings.tableLabel))")
         }
         self.mode = mode
+        if mode == .replace {
+            guard context.shardCount == 1 else {
+                throw PluginError.config("postgres: mode 'replace' cannot run in shards (each shard would empty the table); use upsert")
+            }
+            let key = "\(context.pipelineName)|\(settings.dsn.hashValue)|\(target)"
+            ReplaceRegistry.shared.register(key)
+            replaceKey = key
+        }
         let connection = try settings.connect()
         self.connection = connection
         // Fail at open, not at the first batch, when the table is not there.
@@ -155,7 +163,7 @@ final class PostgresSink: SinkPlugin {
     // MARK: - Batches
 
     /// Opens the batch's transaction on a live connection.
-    private func begin() throws -> PGConnection {
+    private func begin(preview: Bool = false) throws -> PGConnection {
         if let existing = connection, existing.isBroken { connection = nil }
         let connection: PGConnection
         if let existing = self.connection {
@@ -181,17 +189,32 @@ final class PostgresSink: SinkPlugin {
                 "create the staging table")
             stageReady = true
         }
-        if mode == .replace && !truncated {
+        if mode == .replace && preview {
+            // Inside the transaction the preview rolls back: counts as if replaced.
             try connection.exec("TRUNCATE \(target)", "truncate \(settings.tableLabel)")
-            truncatePending = true
         }
         return connection
+    }
+
+    /// Empties the table in its own committed transaction, once per run,
+    /// before the first batch of any worker lands (never in a dry run).
+    private func truncateOnce(_ key: String) throws {
+        try ReplaceRegistry.shared.truncateOnce(key) {
+            if let existing = connection, existing.isBroken { connection = nil }
+            let connection = try self.connection ?? settings.connect()
+            self.connection = connection
+            if inTransaction {
+                try connection.exec("ROLLBACK", "roll back")
+                rolledBack()
+            }
+            try connection.exec("TRUNCATE \(target)", "truncate \(settings.tableLabel)")
+            context.log(.info, "postgres: replace: emptied \(settings.tableLabel)")
+        }
     }
 
     /// Forgets what the rolled-back transaction did.
     private func rolledBack() {
         inTransaction = false
-        truncatePending = false
         stageDirty = false
         if createdInTransaction {
             columns = []
@@ -203,6 +226,7 @@ final class PostgresSink: SinkPlugin {
 
     func write(_ batch: BatchView, result: inout SinkResult) throws {
         try connectionGuard {
+            if let replaceKey { try truncateOnce(replaceKey) }
             let connection = try begin()
             try load(batch, connection, &result)
         }
@@ -210,7 +234,7 @@ final class PostgresSink: SinkPlugin {
 
     func preview(_ batch: BatchView, result: inout SinkResult) throws {
         try connectionGuard {
-            let connection = try begin()
+            let connection = try begin(preview: true)
             try load(batch, connection, &result)
             try connection.exec("ROLLBACK", "roll back the preview")
             rolledBack()
@@ -224,7 +248,6 @@ final class PostgresSink: SinkPlugin {
             inTransaction = false
             createdInTransaction = false
             stageDirty = false
-            if truncatePending { truncated = true; truncatePending = false }
         }
     }
 
@@ -326,6 +349,12 @@ final class PostgresSink: SinkPlugin {
     func close() {
         if inTransaction, let connection { _ = try? connection.exec("ROLLBACK", "roll back") }
         connection = nil
+        if let replaceKey { ReplaceRegistry.shared.unregister(replaceKey) }
+        replaceKey = nil
+    }
+
+    deinit {
+        if let replaceKey { ReplaceRegistry.shared.unregister(replaceKey) }
     }
 }
 

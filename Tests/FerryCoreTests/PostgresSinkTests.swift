@@ -70,14 +70,21 @@ struct PostgresSinkTests {
         #expect(try pg.int("SELECT count(*) FROM \(target)") == 5)
     }
 
-    @Test("replace empties the table first; insert appends")
+    @Test("replace empties the table once per run, with several workers")
     func replaceAndInsert() throws {
         let source = PostgresFixture.name("rep_src"), target = PostgresFixture.name("rep_dst")
         try makeTables(source, target, rows: 250)
         try pg.sql("INSERT INTO \(target) (id, name) VALUES (1000, 'stale')")
-        let report = try pg.run(pg.copyPipeline(from: source, to: target, sinkExtra: ", mode: replace", batch: 100))
+        // Two workers, each with its own connection: the table is emptied once, not once per worker.
+        let yaml = pg.copyPipeline(from: source, to: target, sinkExtra: ", mode: replace", batch: 20, extra: "workers: 2")
+        let report = try pg.run(yaml)
         #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
         #expect(report.statistics.inserted == 250)
+        #expect(try pg.difference(source, target) == 0)
+        // A second run replaces again (it does not append).
+        try pg.sql("DELETE FROM \(source) WHERE id > 200")
+        let again = try pg.run(yaml)
+        #expect(again.statistics.inserted == 200)
         #expect(try pg.difference(source, target) == 0)
     }
 
