@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "FerryPassthrough", type: .dynamic, targets: ["PassthroughTransform"]),
         .library(name: "FerryMap", type: .dynamic, targets: ["MapTransform"]),
         .library(name: "FerryRegexFilter", type: .dynamic, targets: ["RegexFilterTransform"]),
+        .library(name: "FerryPostgres", type: .dynamic, targets: ["PostgresConnector"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -48,6 +49,10 @@ let package = Package(
         .systemLibrary(
             name: "CPCRE2", path: "Sources/CPCRE2", pkgConfig: "libpcre2-8",
             providers: [.apt(["libpcre2-dev"])]),
+        // libpq, for the PostgreSQL plugin only; the engine never links it.
+        .systemLibrary(
+            name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
         // Host-only helpers (atomics on the cancel flag) the ABI header must not carry.
         .target(name: "CFerryHost", path: "Sources/CFerryHost"),
 
@@ -107,6 +112,9 @@ let package = Package(
         .target(
             name: "RegexFilterTransform", dependencies: ["FerryPluginKit", "CPCRE2", "CLibBSON"], path: "Plugins/RegexFilter",
             exclude: ["README.md"], swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
+            name: "PostgresConnector", dependencies: ["FerryPluginKit", "CLibPQ"], path: "Plugins/Postgres",
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
 
         // Tests load plugins by path with dlopen; they never link a plugin target.
         .testTarget(

@@ -1,0 +1,111 @@
+/// numeric ⇄ BSON decimal128 without going through a float: the decimal
+/// digits become the 113-bit coefficient and the exponent, exactly
+/// (IEEE 754-2008 BID encoding, 16 little-endian bytes: low word, high word).
+enum Decimal128Codec {
+    static let exponentBias = 6176
+    static let maxDigits = 34
+    static let maxCoefficient: UInt128 = 9_999_999_999_999_999_999_999_999_999_999
+
+    /// The encoding of a decimal text (`-12.50`, `1E+3`, `NaN`, `Infinity`),
+    /// or nil when it has more than 34 significant digits or is not a number.
+    static func encode(_ text: UnsafeRawBufferPointer) -> (low: UInt64, high: UInt64)? {
+        var index = 0
+        var negative = false
+        if index < text.count, text[index] == UInt8(ascii: "-") || text[index] == UInt8(ascii: "+") {
+            negative = text[index] == UInt8(ascii: "-")
+            index += 1
+        }
+        let rest = UnsafeRawBufferPointer(rebasing: text[index...])
+        if rest.elementsEqual("NaN".utf8) { return (0, 0x7C00_0000_0000_0000) }
+        if rest.elementsEqual("Infinity".utf8) || rest.elementsEqual("inf".utf8) {
+            return (0, (negative ? 0x8000_0000_0000_0000 : 0) | 0x7800_0000_0000_0000)
+        }
+        var coefficient: UInt128 = 0
+        var digits = 0
+        var exponent = 0
+        var sawDigit = false
+        var afterPoint = false
+        while index < text.count {
+            let byte = text[index]
+            if byte >= 0x30 && byte <= 0x39 {
+                sawDigit = true
+                if afterPoint { exponent -= 1 }
+                if coefficient == 0 && byte == 0x30 {
+                    // Leading zeros are not significant.
+                } else {
+                    digits += 1
+                    if digits > maxDigits { return nil }
+                    coefficient = coefficient * 10 + UInt128(byte - 0x30)
+                }
+            } else if byte == UInt8(ascii: ".") && !afterPoint {
+                afterPoint = true
+            } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
+                index += 1
+                var exponentNegative = false
+                if index < text.count, text[index] == UInt8(ascii: "-") || text[index] == UInt8(ascii: "+") {
+                    exponentNegative = text[index] == UInt8(ascii: "-")
+                    index += 1
+                }
+                var value = 0
+                var any = false
+                while index < text.count, text[index] >= 0x30, text[index] <= 0x39 {
+                    value = value * 10 + Int(text[index] - 0x30)
+                    if value > 100_000 { return nil }
+                    any = true
+                    index += 1
+                }
+                guard any, index == text.count else { return nil }
+                exponent += exponentNegative ? -value : value
+                break
+            } else {
+                return nil
+            }
+            index += 1
+        }
+        guard sawDigit else { return nil }
+        guard exponent >= -exponentBias, exponent <= 6111 else { return nil }
+        let biased = UInt64(exponent + exponentBias)
+        let high = (negative ? 0x8000_0000_0000_0000 : 0) | (biased << 49) | UInt64(truncatingIfNeeded: coefficient >> 64)
+        return (UInt64(truncatingIfNeeded: coefficient), high)
+    }
+
+    static func bytes(_ value: (low: UInt64, high: UInt64)) -> [UInt8] {
+        var result = [UInt8](repeating: 0, count: 16)
+        withUnsafeBytes(of: value.low.littleEndian) { for i in 0..<8 { result[i] = $0[i] } }
+        withUnsafeBytes(of: value.high.littleEndian) { for i in 0..<8 { result[8 + i] = $0[i] } }
+        return result
+    }
+
+    /// The exact decimal text of 16 encoded bytes: plain notation for
+    /// exponents ≤ 0 (`19.90`), `E+n` above, `NaN` / `Infinity` / `-Infinity`.
+    static func text(_ value: UnsafeRawBufferPointer) -> String {
+        let low = UInt64(littleEndian: value.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        let high = UInt64(littleEndian: value.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let negative = high & 0x8000_0000_0000_0000 != 0
+        let sign = negative ? "-" : ""
+        var exponent: Int
+        var coefficient: UInt128
+        if (high >> 61) & 3 == 3 {
+            let special = (high >> 58) & 0x1F
+            if special == 0x1F { return "NaN" }
+            if special == 0x1E { return sign + "Infinity" }
+            // The large-coefficient form is never canonical (> 10^34 - 1): the value is zero.
+            exponent = Int((high >> 47) & 0x3FFF) - exponentBias
+            coefficient = 0
+        } else {
+            exponent = Int((high >> 49) & 0x3FFF) - exponentBias
+            coefficient = (UInt128(high & 0x1_FFFF_FFFF_FFFF) << 64) | UInt128(low)
+            if coefficient > maxCoefficient { coefficient = 0 }
+        }
+        // UInt128's generic printing is slow; most coefficients fit 64 bits.
+        let digits = coefficient <= UInt128(UInt64.max) ? String(UInt64(coefficient)) : String(coefficient)
+        if exponent > 0 { return sign + digits + "E+" + String(exponent) }
+        if exponent == 0 { return sign + digits }
+        let fraction = -exponent
+        if digits.count > fraction {
+            let split = digits.index(digits.endIndex, offsetBy: -fraction)
+            return sign + digits[..<split] + "." + digits[split...]
+        }
+        return sign + "0." + String(repeating: "0", count: fraction - digits.count) + digits
+    }
+}

@@ -1,0 +1,106 @@
+/// PostgreSQL's ISO text for dates and timestamps (the session runs with
+/// DateStyle=ISO and TimeZone=UTC) ⇄ epoch microseconds / BSON milliseconds.
+enum Timestamps {
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func days(year: Int, month: Int, day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (month + 9) % 12
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civil(days: Int) -> (year: Int, month: Int, day: Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    /// Microseconds since the epoch of `YYYY-MM-DD[ HH:MM:SS[.ffffff]][+HH[:MM]]`,
+    /// or nil for anything else (infinity, BC dates).
+    static func microseconds(_ text: UnsafeRawBufferPointer) -> Int64? {
+        var index = 0
+        func number(_ maxDigits: Int) -> Int? {
+            var value = 0
+            var count = 0
+            while index < text.count, count < maxDigits, text[index] >= 0x30, text[index] <= 0x39 {
+                value = value * 10 + Int(text[index] - 0x30)
+                index += 1
+                count += 1
+            }
+            return count == 0 ? nil : value
+        }
+        func skip(_ byte: UInt8) -> Bool {
+            guard index < text.count, text[index] == byte else { return false }
+            index += 1
+            return true
+        }
+        guard let year = number(7), skip(UInt8(ascii: "-")), let month = number(2), skip(UInt8(ascii: "-")), let day = number(2) else { return nil }
+        var micros = Int64(days(year: year, month: month, day: day)) * 86_400_000_000
+        if index == text.count { return micros }
+        guard skip(UInt8(ascii: " ")) || skip(UInt8(ascii: "T")), let hour = number(2), skip(UInt8(ascii: ":")), let minute = number(2),
+            skip(UInt8(ascii: ":")), let second = number(2)
+        else { return nil }
+        micros += Int64(hour * 3600 + minute * 60 + second) * 1_000_000
+        if skip(UInt8(ascii: ".")) {
+            var fraction = 0
+            var digits = 0
+            while index < text.count, text[index] >= 0x30, text[index] <= 0x39 {
+                if digits < 6 { fraction = fraction * 10 + Int(text[index] - 0x30) }
+                digits += 1
+                index += 1
+            }
+            for _ in digits..<max(digits, 6) { fraction *= 10 }
+            micros += Int64(fraction)
+        }
+        if index < text.count, text[index] == UInt8(ascii: "+") || text[index] == UInt8(ascii: "-") {
+            let sign: Int64 = text[index] == UInt8(ascii: "-") ? -1 : 1
+            index += 1
+            guard let offsetHours = number(2) else { return nil }
+            var offset = offsetHours * 3600
+            if skip(UInt8(ascii: ":")) { offset += (number(2) ?? 0) * 60 }
+            if skip(UInt8(ascii: ":")) { offset += number(2) ?? 0 }
+            micros -= sign * Int64(offset) * 1_000_000
+        } else if skip(UInt8(ascii: "Z")) {
+        }
+        return index == text.count ? micros : nil
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (fraction trimmed to what is needed: none, 3 or 6 digits).
+    static func iso(microseconds: Int64) -> String {
+        var days = microseconds / 86_400_000_000
+        var rest = microseconds % 86_400_000_000
+        if rest < 0 { rest += 86_400_000_000; days -= 1 }
+        let (year, month, day) = civil(days: Int(days))
+        let seconds = Int(rest / 1_000_000)
+        let fraction = Int(rest % 1_000_000)
+        var out = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T"
+        out += pad(seconds / 3600, 2) + ":" + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)
+        if fraction != 0 {
+            out += fraction % 1000 == 0 ? "." + pad(fraction / 1000, 3) : "." + pad(fraction, 6)
+        }
+        return out + "Z"
+    }
+
+    static func iso(milliseconds: Int64) -> String { iso(microseconds: milliseconds * 1000) }
+
+    static func date(milliseconds: Int64) -> String {
+        var days = milliseconds / 86_400_000
+        if milliseconds % 86_400_000 < 0 { days -= 1 }
+        let (year, month, day) = civil(days: Int(days))
+        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2)
+    }
+
+    static func pad(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+    }
+}

@@ -1,0 +1,5 @@
+// libpq for the PostgreSQL plugin only; the engine never links it.
+#ifndef FERRY_CLIBPQ_SHIM_H
+#define FERRY_CLIBPQ_SHIM_H
+#include <libpq-fe.h>
+#endif

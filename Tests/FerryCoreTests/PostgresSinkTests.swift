@@ -1,0 +1,155 @@
+import FerryCore
+import FerryPluginKit
+import Foundation
+import Testing
+
+@Suite("PostgreSQL connector: sink modes, rejects, preview", .serialized)
+struct PostgresSinkTests {
+    let pg: PostgresFixture
+
+    init() throws { pg = try PostgresFixture() }
+
+    func makeTables(_ source: String, _ target: String, rows: Int = 5) throws {
+        try pg.sql(
+            """
+            CREATE TABLE \(source) (id int PRIMARY KEY, name text, price numeric(10,2), tags text[], doc jsonb);
+            INSERT INTO \(source) SELECT g, 'item ' || g, g * 1.25, ARRAY['t' || g], jsonb_build_object('g', g) FROM generate_series(1, \(rows)) g;
+            CREATE TABLE \(target) (id int PRIMARY KEY, name text, price numeric(10,2), tags text[], doc jsonb);
+            """)
+    }
+
+    @Test("upsert rewrites only the changed rows: xmin of unchanged rows stays, counts are inserted/updated/unchanged")
+    func upsertOnlyChanged() throws {
+        let source = PostgresFixture.name("up_src"), target = PostgresFixture.name("up_dst")
+        try makeTables(source, target)
+        let yaml = pg.copyPipeline(from: source, to: target)
+        let first = try pg.run(yaml)
+        #expect(first.outcome == .completed, "\(first.failureMessage ?? "")")
+        #expect((first.statistics.inserted, first.statistics.updated, first.statistics.unchanged) == (5, 0, 0))
+        let before = Dictionary(uniqueKeysWithValues: try pg.sql("SELECT id, xmin::text FROM \(target)").map { ($0[0]!, $0[1]!) })
+        try pg.sql("UPDATE \(source) SET price = price + 1 WHERE id = 2; UPDATE \(source) SET doc = '{\"g\": 40}' WHERE id = 4; INSERT INTO \(source) VALUES (6, 'six', 6, NULL, NULL)")
+        let second = try pg.run(yaml)
+        #expect(second.outcome == .completed, "\(second.failureMessage ?? "")")
+        #expect((second.statistics.inserted, second.statistics.updated, second.statistics.unchanged) == (1, 2, 3))
+        let after = Dictionary(uniqueKeysWithValues: try pg.sql("SELECT id, xmin::text FROM \(target)").map { ($0[0]!, $0[1]!) })
+        for id in ["1", "3", "5"] { #expect(after[id] == before[id], "row \(id) was rewritten") }
+        for id in ["2", "4"] { #expect(after[id] != before[id], "row \(id) was not updated") }
+        #expect(try pg.difference(source, target) == 0)
+        let third = try pg.run(yaml)
+        #expect((third.statistics.inserted, third.statistics.updated, third.statistics.unchanged) == (0, 0, 6))
+    }
+
+    @Test("into an empty table rows are copied straight in; a key seen again falls back to the merge and is updated, not rejected")
+    func emptyTableFastPathFallsBack() throws {
+        let target = PostgresFixture.name("fast_dst")
+        try pg.sql("CREATE TABLE \(target) (id int PRIMARY KEY, name text)")
+        let input = "\(pg.work)/\(target).jsonl"
+        let lines = [#"{"id": 1, "name": "a"}"#, #"{"id": 2, "name": "b"}"#, #"{"id": 2, "name": "b2"}"#, #"{"id": 3, "name": "c"}"#, #"{"id": 1, "name": "a"}"#, #"{"id": 4, "name": "d"}"#]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let report = try pg.run(
+            """
+            source: {plugin: file, config: {path: \(input)}}
+            sink: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(target), key: [id]}}
+            batch_size: 2
+            """)
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        #expect(report.statistics.deadLettered == 0)
+        #expect((report.statistics.inserted, report.statistics.updated, report.statistics.unchanged) == (4, 1, 1))
+        #expect(try pg.sql("SELECT id::text, name FROM \(target) ORDER BY id") == [["1", "a"], ["2", "b2"], ["3", "c"], ["4", "d"]])
+    }
+
+    @Test("missing-only inserts absent keys and never touches existing rows")
+    func missingOnly() throws {
+        let source = PostgresFixture.name("mo_src"), target = PostgresFixture.name("mo_dst")
+        try makeTables(source, target)
+        try pg.sql("INSERT INTO \(target) (id, name, price) VALUES (1, 'kept', 99), (3, 'kept too', 98)")
+        let report = try pg.run(pg.copyPipeline(from: source, to: target, mode: "missing-only"))
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        #expect((report.statistics.inserted, report.statistics.updated, report.statistics.unchanged) == (3, 0, 2))
+        #expect(try pg.sql("SELECT name, price::text FROM \(target) WHERE id IN (1, 3) ORDER BY id") == [["kept", "99.00"], ["kept too", "98.00"]])
+        #expect(try pg.int("SELECT count(*) FROM \(target)") == 5)
+    }
+
+    @Test("replace empties the table once per run, with several workers")
+    func replaceAndInsert() throws {
+        let source = PostgresFixture.name("rep_src"), target = PostgresFixture.name("rep_dst")
+        try makeTables(source, target, rows: 250)
+        try pg.sql("INSERT INTO \(target) (id, name) VALUES (1000, 'stale')")
+        // Two workers, each with its own connection: the table is emptied once, not once per worker.
+        let yaml = pg.copyPipeline(from: source, to: target, sinkExtra: ", mode: replace", batch: 20, extra: "workers: 2")
+        let report = try pg.run(yaml)
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        #expect(report.statistics.inserted == 250)
+        #expect(try pg.difference(source, target) == 0)
+        // A second run replaces again (it does not append).
+        try pg.sql("DELETE FROM \(source) WHERE id > 200")
+        let again = try pg.run(yaml)
+        #expect(again.statistics.inserted == 200)
+        #expect(try pg.difference(source, target) == 0)
+    }
+
+    @Test("rows the server refuses are dead-lettered with its reason; the rest of the batch lands")
+    func rejects() throws {
+        let target = PostgresFixture.name("rej_dst")
+        try pg.sql("CREATE TABLE \(target) (id int PRIMARY KEY, qty int NOT NULL CHECK (qty >= 0), label varchar(5))")
+        var lines: [String] = []
+        for id in 1...40 {
+            switch id {
+            case 7: lines.append(#"{"id": 7, "qty": -1, "label": "neg"}"#)
+            case 13: lines.append(#"{"id": 13, "qty": 1, "label": "much too long"}"#)
+            case 21: lines.append(#"{"id": 21, "qty": "many", "label": "bad"}"#)
+            case 30: lines.append(#"{"id": 30, "qty": {"a": 1}, "label": "doc"}"#)
+            case 33: lines.append(#"{"id": 33, "qty": 1, "colour": "red"}"#)
+            default: lines.append(#"{"id": \#(id), "qty": \#(id), "label": "ok"}"#)
+            }
+        }
+        let input = "\(pg.work)/\(target).jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let deadLetters = "\(pg.work)/\(target).dead.jsonl"
+        let report = try pg.run(
+            """
+            source: {plugin: file, config: {path: \(input)}}
+            sink: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(target), key: [id]}}
+            batch_size: 40
+            """, deadLetters: deadLetters)
+        #expect(report.statistics.deadLettered == 5)
+        #expect(report.statistics.inserted == 35)
+        #expect(try pg.int("SELECT count(*) FROM \(target)") == 35)
+        #expect(try pg.int("SELECT count(*) FROM \(target) WHERE id IN (7, 13, 21, 30, 33)") == 0)
+        let dead = try String(contentsOfFile: deadLetters, encoding: .utf8)
+        #expect(dead.contains("violates check constraint"))
+        #expect(dead.contains("value too long"))
+        #expect(dead.contains("invalid input syntax for type integer"))
+        #expect(dead.contains("field 'qty'"))
+        #expect(dead.contains("field 'colour' has no column"))
+    }
+
+    @Test("dry-run preview counts inserts, updates and unchanged rows and changes nothing")
+    func preview() throws {
+        let source = PostgresFixture.name("pv_src"), target = PostgresFixture.name("pv_dst")
+        try makeTables(source, target)
+        try pg.sql("INSERT INTO \(target) SELECT * FROM \(source) WHERE id <= 3; UPDATE \(target) SET name = 'old' WHERE id = 1")
+        let before = try pg.sql("SELECT id, name, xmin::text FROM \(target) ORDER BY id")
+        var options = RunOptions()
+        options.dryRun = true
+        let report = try pg.run(pg.copyPipeline(from: source, to: target), options: options)
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        #expect((report.statistics.inserted, report.statistics.updated, report.statistics.unchanged) == (2, 1, 2))
+        #expect(try pg.sql("SELECT id, name, xmin::text FROM \(target) ORDER BY id") == before)
+    }
+
+    @Test("create_table makes the table when it is missing; without it a missing table is a clear error")
+    func createTable() throws {
+        let source = PostgresFixture.name("ct_src"), target = PostgresFixture.name("ct_dst")
+        try makeTables(source, target)
+        try pg.sql("DROP TABLE \(target)")
+        let missing = try pg.run(pg.copyPipeline(from: source, to: target))
+        let message = try #require(missing.failureMessage)
+        #expect(message.contains("table public.\(target) does not exist"))
+        let created = try pg.run(
+            pg.copyPipeline(from: source, to: target, sinkExtra: #", create_table: ["id int", "name text", "price numeric(10,2)", "tags text[]", "doc jsonb"]"#))
+        #expect(created.outcome == .completed, "\(created.failureMessage ?? "")")
+        #expect(try pg.difference(source, target) == 0)
+        #expect(try pg.int("SELECT count(*) FROM pg_index WHERE indrelid = '\(target)'::regclass AND indisprimary") == 1)
+    }
+}
