@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "FerryBlackhole", type: .dynamic, targets: ["BlackholeSink"]),
         .library(name: "FerryPassthrough", type: .dynamic, targets: ["PassthroughTransform"]),
         .library(name: "FerryMap", type: .dynamic, targets: ["MapTransform"]),
+        .library(name: "FerryMongo", type: .dynamic, targets: ["MongoConnector"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,6 +37,10 @@ let package = Package(
         .systemLibrary(
             name: "CLibBSON", path: "Sources/CLibBSON", pkgConfig: "libbson-1.0",
             providers: [.apt(["libbson-dev"])]),
+        // libmongoc, for the MongoDB plugin only.
+        .systemLibrary(
+            name: "CLibMongoc", path: "Sources/CLibMongoc", pkgConfig: "libmongoc-1.0",
+            providers: [.apt(["libmongoc-dev"])]),
         // Host-only helpers (atomics on the cancel flag) the ABI header must not carry.
         .target(name: "CFerryHost", path: "Sources/CFerryHost"),
 
@@ -75,6 +80,9 @@ let package = Package(
 
         .target(
             name: "MapTransform", dependencies: ["FerryPluginKit", "CLibBSON"], path: "Plugins/Map", exclude: ["README.md"],
+            swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
+        .target(
+            name: "MongoConnector", dependencies: ["FerryPluginKit", "CLibMongoc"], path: "Plugins/Mongo", exclude: ["README.md"],
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
 
         // Tests load plugins by path with dlopen; they never link a plugin target.
