@@ -35,7 +35,12 @@ static inline void ferry_mongo_set_error(ferry_mongo_error *out, const char *mes
 // mongoc_init must run once per process, before any other call; the plugin
 // may be opened many times (one instance per worker), so guard it.
 static pthread_once_t ferry_mongo_once = PTHREAD_ONCE_INIT;
-static inline void ferry_mongo_init_once(void) { mongoc_init(); }
+// libmongoc's own log goes to stderr by default and can echo a URI: silence
+// it; every failure reaches the host through the plugin's error messages.
+static inline void ferry_mongo_init_once(void) {
+    mongoc_log_set_handler(NULL, NULL);
+    mongoc_init();
+}
 static inline void ferry_mongo_init(void) { pthread_once(&ferry_mongo_once, ferry_mongo_init_once); }
 
 // A client for one instance. Timeouts (ms, > 0) apply only when the URI does
