@@ -10,7 +10,8 @@ struct MongoQuery {
     let cursorField: String?
     let shardIndex: Int
     let shardCount: Int
-    let batchSize: Int
+    /// Documents per server reply; nil lets the server fill 16 MiB replies.
+    let batchSize: Int?
     let allowDiskUse: Bool
 
     /// The documents this shard reads at all (for counting).
@@ -71,7 +72,7 @@ struct MongoQuery {
         sort.append((keyField, .int32(1)))
         var fields: [(String, BSONValue)] = [("sort", .document(BSONDocument(sort)))]
         if let projection { fields.append(("projection", .document(Self.keeping([keyField, cursorField].compactMap { $0 }, in: projection)))) }
-        fields.append(("batchSize", .int32(Int32(clamping: batchSize))))
+        if let batchSize { fields.append(("batchSize", .int32(Int32(clamping: batchSize)))) }
         if allowDiskUse { fields.append(("allowDiskUse", .bool(true))) }
         return BSONDocument(fields).encoded()
     }

@@ -33,7 +33,7 @@ final class MongoSource: SourcePlugin {
         query = MongoQuery(
             userFilter: try MongoConfig.document(config, "filter"), projection: projection,
             keyField: keyField, cursorField: self.cursorField, shardIndex: context.shardIndex, shardCount: context.shardCount,
-            batchSize: try config.int("batch_size") ?? context.batchSize, allowDiskUse: try config.bool("allow_disk_use") ?? false)
+            batchSize: try config.int("batch_size"), allowDiskUse: try config.bool("allow_disk_use") ?? false)
         if let state = context.resumeState, context.mode != .full {
             position = try MongoPosition.decode(
                 state, keyField: keyField, cursorField: self.cursorField, shardIndex: context.shardIndex, shardCount: context.shardCount)

@@ -369,3 +369,51 @@ struct MongoConnectorTests {
         }
     }
 }
+
+@Suite("MongoDB connector: lost connections", .serialized)
+struct MongoConnectionLossTests {
+    @Test("a connection cut mid-run is retried with backoff and the copy completes exactly (source and sink through the cut)")
+    func connectionLostMidRun() throws {
+        let (mongo, _) = try MongoTestClient.fromEnvironment()
+        guard let port = ProcessInfo.processInfo.environment["FERRY_TEST_MONGO_PORT"].flatMap(UInt16.init) else {
+            throw TestFailure("FERRY_TEST_MONGO_PORT is not set: run `make test` / scripts/test.sh, which starts the test servers")
+        }
+        let plugins = try TestSupport.pluginDirectory(TestSupport.standardPlugins + ["FerryMongo"])
+        let work = try TestSupport.temporaryDirectory("ferry-mongo-cut")
+        let database = "ferrytest_\(UUID().uuidString.prefix(8).lowercased())"
+        let total = 3000
+        var documents: [BSONDocument] = []
+        for i in 0..<total {
+            documents.append([("_id", .int32(Int32(i))), ("payload", .string(String(repeating: "x", count: 200)))])
+            if documents.count == 1000 {
+                try mongo.insert(database, "source", documents)
+                documents.removeAll()
+            }
+        }
+        let proxy = try CuttableTCPProxy(forwardingTo: port)
+        defer { proxy.stop() }
+        let uri = "mongodb://127.0.0.1:\(proxy.port)/?serverSelectionTimeoutMS=2000"
+        let yaml = """
+            name: cut
+            source: {plugin: mongo, config: {uri: "\(uri)", database: \(database), collection: source, batch_size: 50}}
+            sink: {plugin: mongo, config: {uri: "\(uri)", database: \(database), collection: target}}
+            batch_size: 100
+            mode: full
+            retry: {attempts: 5, initial_delay_ms: 50}
+            """
+        let plan = try TestSupport.plan(yaml, plugins: plugins, file: "\(work)/pipeline.yaml")
+        // Mid-run: after about a third of the collection has come back from the server.
+        proxy.cut(afterServerBytes: total * 230 / 3)
+        let report = PipelineRunner(
+            plan: plan, options: RunOptions(), store: MemoryStateStore(), deadLetterPath: "\(work)/dead.jsonl", logger: TestSupport.logger
+        ).run()
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        #expect(proxy.cuts.load(ordering: .relaxed) >= 1)
+        // Source and sink each hold one connection; more means they reconnected after the cut.
+        #expect(proxy.accepted.load(ordering: .relaxed) >= 3)
+        #expect(report.statistics.read == total)
+        let copied = try mongo.find(database, "target")
+        #expect(copied.count == total)
+        #expect(copied.map { $0["_id"] } == (0..<total).map { .int32(Int32($0)) })
+    }
+}
