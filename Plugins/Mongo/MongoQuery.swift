@@ -14,34 +14,46 @@ struct MongoQuery {
     let batchSize: Int?
     let allowDiskUse: Bool
 
-    /// The documents this shard reads at all (for counting).
-    func filter() -> [UInt8] { filter(after: nil) }
+    /// The documents this shard reads at all.
+    func filter() -> [UInt8] { combine([]) }
 
-    func filter(after position: MongoPosition?) -> [UInt8] {
-        var parts: [BSONValue] = []
-        if let userFilter { parts.append(.raw(type: 0x03, bytes: userFilter)) }
-        if shardCount > 1 { parts.append(.document(Self.shardSlice(keyField, index: shardIndex, count: shardCount))) }
-        if let position { parts.append(.document(after(position))) }
-        switch parts.count {
-        case 0: return BSONDocument().encoded()
-        case 1:
-            if case .raw(_, let bytes) = parts[0] { return bytes }
-            if case .document(let document) = parts[0] { return document.encoded() }
-            return BSONDocument([("$and", .array(parts))]).encoded()
-        default: return BSONDocument([("$and", .array(parts))]).encoded()
-        }
+    /// The finds that read everything after `position`, run one after the
+    /// other, in (cursor, key) order. With a cursor that is two simple
+    /// range queries, each served by a {cursor: 1, key: 1} index:
+    ///   1. `cursor = c AND key > k` — the rest of the tie group;
+    ///   2. `cursor > c`.
+    /// (One `$or` of both is the same set, but servers tend to answer it
+    /// with a full scan: SecantusDB took 3.1 s for 20k documents where the
+    /// two ranges took 0.2 s.)
+    func phases(after position: MongoPosition?) -> [[UInt8]] {
+        guard let position else { return [filter()] }
+        let keyAfter = Self.greater(keyField, than: position.key)
+        guard let cursorField, let cursor = position.cursor else { return [combine([keyAfter])] }
+        return [
+            combine([Self.equal(cursorField, cursor), keyAfter]),
+            combine([Self.greater(cursorField, than: cursor)]),
+        ]
     }
 
-    /// `cursor > c OR (cursor = c AND key > k)`, or `key > k` without a cursor.
-    func after(_ position: MongoPosition) -> BSONDocument {
-        let keyAfter = Self.greater(keyField, than: position.key)
-        guard let cursorField, let cursor = position.cursor else { return keyAfter }
-        return BSONDocument([
-            ("$or", .array([
-                .document(Self.greater(cursorField, than: cursor)),
-                .document(BSONDocument([("$and", .array([.document(Self.equal(cursorField, cursor)), .document(keyAfter)]))])),
-            ])),
-        ])
+    /// The user's filter AND this shard's slice AND `extra`, as one flat
+    /// document when no field repeats (SecantusDB only uses an index for
+    /// top-level conditions, not inside `$and`), else as an `$and`.
+    private func combine(_ extra: [BSONDocument]) -> [UInt8] {
+        var parts: [BSONDocument] = []
+        if let userFilter { parts.append(userFilter.withUnsafeBytes { DocumentView($0).decode() }) }
+        if shardCount > 1 { parts.append(Self.shardSlice(keyField, index: shardIndex, count: shardCount)) }
+        parts += extra
+        var merged = BSONDocument()
+        var seen = Set<String>()
+        for part in parts {
+            for field in part.fields {
+                guard seen.insert(field.key).inserted else {
+                    return BSONDocument([("$and", .array(parts.map(BSONValue.document)))]).encoded()
+                }
+                merged.fields.append(field)
+            }
+        }
+        return merged.encoded()
     }
 
     /// `$gt` is type-bracketed (5 is not below "a"), and nothing is `$gt`

@@ -15,6 +15,8 @@ final class MongoSource: SourcePlugin {
     /// After the last batch handed out; nil before the first.
     var position: MongoPosition?
     var cursor: OpaquePointer?
+    /// Finds still to run after the open cursor; nil: plan them from `position`.
+    var pendingPhases: [[UInt8]]?
     var exhausted = false
 
     init(config: PluginConfig, context: PluginContext) throws {
@@ -57,8 +59,11 @@ final class MongoSource: SourcePlugin {
         try connection.checkCollection()
     }
 
-    private func openCursor() throws(PluginError) {
-        let filter = query.filter(after: position)
+    /// Opens the next find; false when every phase has been read.
+    private func openNextCursor() throws(PluginError) -> Bool {
+        if pendingPhases == nil { pendingPhases = query.phases(after: position) }
+        guard let filter = pendingPhases?.first else { return false }
+        pendingPhases?.removeFirst()
         let options = query.options()
         let opened = filter.withUnsafeBufferPointer { f in
             options.withUnsafeBufferPointer { o in
@@ -67,6 +72,7 @@ final class MongoSource: SourcePlugin {
         }
         guard let opened else { throw .internal("mongo: could not build the find command") }
         cursor = opened
+        return true
     }
 
     private func closeCursor() {
@@ -77,24 +83,28 @@ final class MongoSource: SourcePlugin {
     func read(into batch: BatchBuilder) throws -> Bool {
         if context.isCancelled { throw PluginError.cancelled() }
         if exhausted { return false }
-        if cursor == nil { try openCursor() }
         var error = ferry_mongo_error()
         var lastOffset = -1
         var data: UnsafePointer<UInt8>?
         var length: UInt32 = 0
         while batch.count < batchSize {
+            if cursor == nil {
+                guard try openNextCursor() else {
+                    exhausted = true
+                    break
+                }
+            }
             let status = ferry_mongo_cursor_next(cursor, &data, &length, &error)
             if status == 1 {
                 lastOffset = batch.byteCount
                 batch.append(encoded: UnsafeRawBufferPointer(start: data, count: Int(length)))
             } else if status == 0 {
-                exhausted = true
                 closeCursor()
-                break
             } else {
-                // The host drops this batch and retries; the next read re-opens
-                // the find after the last position handed out.
+                // The host drops this batch and retries; the next read plans
+                // the finds again from the last position handed out.
                 closeCursor()
+                pendingPhases = nil
                 throw connection.error(error, doing: "read \(connection.namespace)")
             }
         }
@@ -112,12 +122,14 @@ final class MongoSource: SourcePlugin {
 
     func estimate() throws -> UInt64? {
         var error = ferry_mongo_error()
-        let count: Int64
+        var count: Int64 = 0
         if query.userFilter == nil && context.shardCount == 1 && position == nil {
             count = ferry_mongo_count(connection.collection, nil, 0, &error)
         } else {
-            let filter = query.filter(after: position)
-            count = filter.withUnsafeBufferPointer { ferry_mongo_count(connection.collection, $0.baseAddress, UInt32($0.count), &error) }
+            for filter in query.phases(after: position) where count >= 0 {
+                let part = filter.withUnsafeBufferPointer { ferry_mongo_count(connection.collection, $0.baseAddress, UInt32($0.count), &error) }
+                count = part < 0 ? -1 : count + part
+            }
         }
         guard count >= 0 else {
             context.log(.warn, "mongo: no estimate: \(connection.redact(error.text))")
