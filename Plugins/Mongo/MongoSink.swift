@@ -92,9 +92,10 @@ final class MongoSink: SinkPlugin {
         let replyView = DocumentView(UnsafeRawBufferPointer(start: reply, count: reply == nil ? 0 : Int(replyLength)))
         let writeErrors = replyView.element(forKey: "writeErrors")?.documentValue
         let hasWriteErrors = writeErrors.map { Array($0).count > 0 } ?? false
-        if !ok && !hasWriteErrors {
-            // Nothing per document to blame: the whole batch failed (lost
-            // connection, write concern not met, no server). The host retries it.
+        if !ok && (!hasWriteErrors || MongoConnection.isTransient(error)) {
+            // Nothing per document to blame, or a network failure part-way
+            // through a bulk libmongoc split into several commands: fail the
+            // whole batch, the host re-sends it (upserts make that harmless).
             throw connection.error(error, doing: "bulk write to \(connection.namespace)")
         }
         if let concernErrors = replyView.element(forKey: "writeConcernErrors")?.documentValue, Array(concernErrors).count > 0 {
@@ -114,8 +115,16 @@ final class MongoSink: SinkPlugin {
         let upserted = Self.integer(replyView.element(forKey: "nUpserted")) ?? 0
         let matched = Self.integer(replyView.element(forKey: "nMatched")) ?? 0
         let modified = Self.integer(replyView.element(forKey: "nModified")) ?? 0
-        result.inserted += UInt64(max(0, inserted + upserted))
-        result.updated += UInt64(max(0, modified))
+        let failed = writeErrors.map { Array($0).count } ?? 0
+        // Every operation is inserted, upserted, matched or a write error; a
+        // reply that accounts for fewer would leave records neither written
+        // nor dead-lettered, so the batch fails instead.
+        guard inserted + upserted + matched + failed == operations.count else {
+            throw PluginError.data(
+                "mongo: the bulk write reply accounts for \(inserted + upserted + matched + failed) of \(operations.count) operations (nInserted \(inserted), nUpserted \(upserted), nMatched \(matched), writeErrors \(failed)): \(connection.redact(error.text))")
+        }
+        result.inserted += UInt64(inserted + upserted)
+        result.updated += UInt64(modified)
         result.unchanged += UInt64(max(0, matched - modified))
     }
 
