@@ -219,6 +219,67 @@ struct MongoConnectorTests {
         #expect(line.contains(#""record":{ "_id" : { "$numberInt" : "3" }"#))
     }
 
+    @Test("a document failing the collection's validator is dead-lettered with the server's reason; the others land")
+    func validationDeadLettered() throws {
+        try mongo.command(database, [
+            ("create", .string("valid")),
+            ("validator", .document([("$jsonSchema", .document([("required", .array([.string("sku")]))]))])),
+        ])
+        let input = try writeLines("valid.jsonl", [#"{"_id": 1, "sku": "A"}"#, #"{"_id": 2, "name": "no sku"}"#, #"{"_id": 3, "sku": "C"}"#])
+        let report = try run("""
+            name: valid
+            source: {plugin: file, config: {path: \(input)}}
+            sink: \(mongoConfig("valid", "write_concern: {w: 1, j: false}"))
+            mode: full
+            """)
+        #expect(report.outcome == .completed)
+        #expect(report.statistics.deadLettered == 1)
+        #expect(report.statistics.inserted == 2)
+        #expect(try mongo.find(database, "valid").map { $0["_id"] } == [.int32(1), .int32(3)])
+        let dead = try String(contentsOfFile: "\(work)/dead.jsonl", encoding: .utf8)
+        #expect(dead.contains("Document failed validation"))
+        #expect(dead.contains("(code 121)"))
+        #expect(dead.contains("no sku"))
+    }
+
+    @Test("incremental without a cursor resumes after the last key: only new, higher keys are read")
+    func incrementalByKey() throws {
+        try mongo.insert(database, "log", (1...5).map { [("_id", .int64(Int64($0)))] })
+        let store = MemoryStateStore()
+        let yaml = """
+            name: log
+            source: \(mongoConfig("log"))
+            sink: {plugin: blackhole}
+            batch_size: 2
+            mode: incremental
+            """
+        #expect(try run(yaml, store: store).statistics.read == 5)
+        try mongo.insert(database, "log", [[("_id", .int64(6))], [("_id", .int64(7))]])
+        let second = try run(yaml, store: store)
+        #expect(second.statistics.read == 2)
+        #expect(second.statistics.estimatedTotal == 2)
+        #expect(try run(yaml, store: store).statistics.read == 0)
+    }
+
+    @Test("config mistakes are refused at open, naming the field")
+    func configErrors() throws {
+        let fileSource = "{plugin: file, config: {path: /dev/null}}"
+        for (source, sink, expected) in [
+            (fileSource, mongoConfig("x", "write_concern: {w: 1, fsync: true}"), "field 'write_concern.fsync': unknown"),
+            (fileSource, mongoConfig("x", "key: a.b"), "field 'key': 'a.b' must be a top-level field name"),
+            (mongoConfig("x", #"filter: '{"a": '"#), "{plugin: blackhole}", "field 'filter': invalid extended JSON"),
+            (mongoConfig("x", "projection: {_id: 0}"), "{plugin: blackhole}", "field 'projection': it excludes '_id'"),
+        ] {
+            let report = try run("""
+                name: bad
+                source: \(source)
+                sink: \(sink)
+                """)
+            let message = try #require(report.failureMessage)
+            #expect(message.contains(expected), "\(message)")
+        }
+    }
+
     @Test("incremental reads by (cursor, key) with ties across batch boundaries: nothing lost, nothing repeated")
     func incrementalTies() throws {
         // Cursor values with long runs of ties, batches of 2 and 3 split them.
