@@ -14,6 +14,7 @@ enum MongoPlugin {
                 .string("key", default: "_id", "Unique key field: source read order and resume point; sink upsert match field (top level)"),
                 .string("cursor", "Source, incremental: field that grows on every change (e.g. updatedAt); reads resume after the saved (cursor, key)"),
                 .integer("batch_size", minimum: 1, maximum: 100_000, "Source: documents per server reply (cursor batchSize); default: the server's (replies up to 16 MiB)"),
+                .boolean("estimate", default: true, "Source: count the documents to read, for progress and ETA (free on MongoDB; a scan on SecantusDB)"),
                 .boolean("allow_disk_use", default: false, "Source: let the server sort on disk (needed on MongoDB for a cursor field without an index)"),
                 .integer("server_selection_timeout_ms", default: 5000, minimum: 1, "How long to look for a usable server before failing (unless the URI sets it)"),
                 .integer("connect_timeout_ms", default: 5000, minimum: 1, "TCP connect timeout (unless the URI sets it)"),

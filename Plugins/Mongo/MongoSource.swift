@@ -12,6 +12,7 @@ final class MongoSource: SourcePlugin {
     let keyField: String
     let cursorField: String?
     let batchSize: Int
+    let wantsEstimate: Bool
     /// After the last batch handed out; nil before the first.
     var position: MongoPosition?
     var cursor: OpaquePointer?
@@ -30,6 +31,7 @@ final class MongoSource: SourcePlugin {
             context.log(.info, "mongo: incremental without a 'cursor' field: only documents with a key above the saved one are read")
         }
         batchSize = context.batchSize
+        wantsEstimate = try config.bool("estimate") ?? true
         let projection = try MongoConfig.document(config, "projection")
         if let projection { try MongoQuery.validate(projection: projection, keeps: [keyField] + (cursorField.map { [$0] } ?? [])) }
         query = MongoQuery(
@@ -121,6 +123,7 @@ final class MongoSource: SourcePlugin {
     }
 
     func estimate() throws -> UInt64? {
+        guard wantsEstimate else { return nil }
         var error = ferry_mongo_error()
         var count: Int64 = 0
         if query.userFilter == nil && context.shardCount == 1 && position == nil {

@@ -384,6 +384,14 @@ struct MongoConnectorTests {
         #expect(report.statistics.estimatedTotal == 5)
         let read = try readLines(out)
         #expect(read.map { $0.keys } == Array(repeating: ["_id", "cat"], count: 5))
+        let unestimated = try run("""
+            name: fp2
+            source: \(mongoConfig("p", "estimate: false"))
+            sink: {plugin: blackhole}
+            mode: full
+            """)
+        #expect(unestimated.statistics.read == 10)
+        #expect(unestimated.statistics.estimatedTotal == nil)
     }
 
     @Test("dry run previews would-insert / would-update / unchanged and writes nothing")
