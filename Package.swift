@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "FerryMap", type: .dynamic, targets: ["MapTransform"]),
         .library(name: "FerryRegexFilter", type: .dynamic, targets: ["RegexFilterTransform"]),
         .library(name: "FerryPostgres", type: .dynamic, targets: ["PostgresConnector"]),
+        .library(name: "FerryMongo", type: .dynamic, targets: ["MongoConnector"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -53,6 +54,10 @@ let package = Package(
         .systemLibrary(
             name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]),
+        // libmongoc, for the MongoDB plugin only.
+        .systemLibrary(
+            name: "CLibMongoc", path: "Sources/CLibMongoc", pkgConfig: "libmongoc-1.0",
+            providers: [.apt(["libmongoc-dev"])]),
         // Host-only helpers (atomics on the cancel flag) the ABI header must not carry.
         .target(name: "CFerryHost", path: "Sources/CFerryHost"),
 
@@ -114,6 +119,7 @@ let package = Package(
             exclude: ["README.md"], swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
             name: "PostgresConnector", dependencies: ["FerryPluginKit", "CLibPQ"], path: "Plugins/Postgres",
             exclude: ["README.md"],
+            name: "MongoConnector", dependencies: ["FerryPluginKit", "CLibMongoc"], path: "Plugins/Mongo", exclude: ["README.md"],
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
 
         // Tests load plugins by path with dlopen; they never link a plugin target.
