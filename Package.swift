@@ -117,8 +117,11 @@ let package = Package(
         .target(
             name: "RegexFilterTransform", dependencies: ["FerryPluginKit", "CPCRE2", "CLibBSON"], path: "Plugins/RegexFilter",
             exclude: ["README.md"], swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
+        .target(
             name: "PostgresConnector", dependencies: ["FerryPluginKit", "CLibPQ"], path: "Plugins/Postgres",
             exclude: ["README.md"],
+            swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
+        .target(
             name: "MongoConnector", dependencies: ["FerryPluginKit", "CLibMongoc"], path: "Plugins/Mongo", exclude: ["README.md"],
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
 
