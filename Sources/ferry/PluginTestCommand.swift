@@ -31,6 +31,9 @@ struct PluginTestCommand: ParsableCommand {
     @Option(help: "Batches to read from a source.")
     var sample: Int = 3
 
+    @Option(help: "Sync mode sources are opened in: full, incremental or missing-only.")
+    var mode: String = "incremental"
+
     @Option(help: "Seconds a check may take before it counts as hung.")
     var timeout: Int = 120
 
@@ -46,6 +49,7 @@ struct PluginTestCommand: ParsableCommand {
     func validate() throws {
         guard sample > 0 else { throw ValidationError("--sample must be at least 1") }
         guard timeout > 0 else { throw ValidationError("--timeout must be at least 1") }
+        guard SyncMode(name: mode) != nil else { throw ValidationError("--mode must be full, incremental or missing-only") }
     }
 
     func run() throws {
@@ -76,6 +80,7 @@ struct PluginTestCommand: ParsableCommand {
     func conformanceOptions() throws -> ConformanceOptions {
         var options = ConformanceOptions()
         options.sampleBatches = sample
+        options.mode = SyncMode(name: mode) ?? .incremental
         if let config {
             let text: String
             do {
@@ -163,7 +168,7 @@ struct PluginTestCommand: ParsableCommand {
         }
         let traceFile = NSTemporaryDirectory() + "ferry-plugin-test-\(getpid())-\(check.id).trace"
         defer { unlink(traceFile) }
-        var arguments = ["plugin", "test", path, "--run-check", check.id, "--trace-file", traceFile, "--sample", "\(sample)"]
+        var arguments = ["plugin", "test", path, "--run-check", check.id, "--trace-file", traceFile, "--sample", "\(sample)", "--mode", mode]
         if let config { arguments += ["--config", config] }
         if let input { arguments += ["--input", input] }
 

@@ -65,6 +65,53 @@ struct PluginConformanceTests {
         }
     }
 
+    @Test("the regex filter passes the suite")
+    func regexFilter() throws {
+        let report = try conformance(
+            TestSupport.product("libFerryRegexFilter.so"),
+            config: "rules:\n  - {field: category, include: \"^(books|games)$\"}\n")
+        expectAllPass(report, mustRun: Self.everywhere + ["transform-output", "thread-handoff", "open-close-cycles"], "regex_filter")
+    }
+
+    @Test("the PostgreSQL connector passes the suite against the test server, round trip included")
+    func postgres() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let dsn = environment["FERRY_TEST_PG_DSN"], !dsn.isEmpty else {
+            throw TestFailure("FERRY_TEST_PG_DSN is not set: run `make test` / scripts/test.sh, which starts the test servers")
+        }
+        let table = "conformance_\(UUID().uuidString.prefix(8).lowercased())"
+        let report = try conformance(
+            TestSupport.product("libFerryPostgres.so"),
+            config: """
+                dsn: "\(dsn)"
+                table: \(table)
+                key: [_id]
+                cursor: updated_at
+                timestamps: datetime
+                create_table: ["_id bigint", "sku text", "name text", "price numeric(10,2)", "stock bigint", "category text",
+                               "tags jsonb", "updated_at timestamptz", "dimensions jsonb", "active boolean"]
+                """)
+        expectAllPass(
+            report,
+            mustRun: Self.everywhere + ["sink-write-commit", "sink-round-trip", "source-batches", "source-resume", "source-future-state", "thread-handoff", "open-close-cycles"],
+            "postgres")
+    }
+
+    @Test("the MongoDB connector passes the suite against the test server, round trip included")
+    func mongo() throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let uri = environment["FERRY_TEST_MONGO_URI"], !uri.isEmpty else {
+            throw TestFailure("FERRY_TEST_MONGO_URI is not set: run `make test` / scripts/test.sh, which starts the test servers")
+        }
+        let report = try conformance(
+            TestSupport.product("libFerryMongo.so"),
+            config: "uri: \"\(uri)\"\ndatabase: conformance\ncollection: c_\(UUID().uuidString.prefix(8).lowercased())\n")
+        expectAllPass(
+            report,
+            mustRun: Self.everywhere + ["sink-write-commit", "sink-round-trip", "source-batches", "source-resume", "source-future-state", "thread-handoff", "open-close-cycles"],
+            "mongo")
+    }
+
     @Test("the plain-C example plugin passes the suite")
     func cExample() throws {
         let directory = try TestSupport.temporaryDirectory("conformance-c")
