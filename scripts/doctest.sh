@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# doctest.sh — run the shell examples in docs/ against the real build, so the
+# docs cannot drift from the code.
+#
+#   scripts/doctest.sh                 every runnable block in docs/*.md
+#   scripts/doctest.sh docs/06-*.md    only these files
+#   scripts/doctest.sh --list          where the runnable blocks are, without running them
+#   scripts/doctest.sh --self-test     prove the runner can fail: feed it broken
+#                                      blocks and expect each to be reported
+#
+# A block is runnable when its opening fence is exactly ```sh doctest (a plain
+# ```sh block is an illustration and is never run). Each runnable block runs
+#   - as its own bash script with `set -euo pipefail`,
+#   - in a fresh empty temp directory (its working directory),
+#   - with `ferry` on PATH pointing at the real debug build (.build/debug/ferry),
+#     FERRY_PLUGIN_PATH=<repo>/.build/debug and the repo root in $FERRY_REPO,
+#   - in its own session (setsid): anything it leaves running when it ends
+#     (a forgotten `ferry serve &`) is killed and fails the block,
+#   - within FERRY_DOCTEST_TIMEOUT seconds (default 300).
+# Each block's location (file:line of its opening fence) is printed; a failure
+# prints the block's output and makes the script exit 1.
+#
+# Before running, `swift build` brings .build/debug up to date (a no-op when
+# it is); FERRY_DOCTEST_NO_BUILD=1 skips that and uses the build as it is, and
+# FERRY_DOCTEST_FERRY=PATH runs another ferry binary. FERRY_DOCTEST_VERBOSE=1
+# shows the output of passing blocks too.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SELF="$REPO_ROOT/scripts/doctest.sh"
+TIMEOUT="${FERRY_DOCTEST_TIMEOUT:-300}"
+
+log() { printf 'doctest: %s\n' "$*" >&2; }
+die() { printf 'doctest: error: %s\n' "$*" >&2; exit 2; }
+
+[[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "FERRY_DOCTEST_TIMEOUT must be a positive integer (got '$TIMEOUT')"
+
+# Writes one file per runnable block into $2 (block-0001.sh, …) and an index
+# line "NNNN<TAB>file:line" per block to stdout. Fences inside other fences
+# (e.g. ````markdown that shows a ```sh doctest) do not count: as in CommonMark,
+# a fence at the start of a line opens a block, and only a bare fence at least
+# as long as the opening one closes it.
+extract() {
+    local outdir="$1"
+    shift
+    awk -v outdir="$outdir" '
+        FNR == 1 {
+            if (infence && runnable) unterminated()
+            infence = 0; runnable = 0
+        }
+        {
+            if (!infence) {
+                if ($0 ~ /^```sh doctest[ \t]*$/) {
+                    infence = 1; runnable = 1; fence = 3; n++
+                    file = sprintf("%s/block-%04d.sh", outdir, n)
+                    printf "%04d\t%s:%d\n", n, FILENAME, FNR
+                    blockfile = FILENAME; blockline = FNR
+                    printf "" > file
+                } else if (match($0, /^```+/)) {
+                    infence = 1; runnable = 0; fence = RLENGTH
+                }
+            } else if ($0 ~ /^```+[ \t]*$/ && match($0, /^`+/) && RLENGTH >= fence) {
+                if (runnable) close(file)
+                infence = 0; runnable = 0
+            } else if (runnable) {
+                print $0 > file
+            }
+        }
+        function unterminated() { printf "%s:%d: unterminated doctest block\n", blockfile, blockline > "/dev/stderr"; bad = 1 }
+        END { if (infence && runnable) unterminated(); exit bad }
+    ' "$@"
+}
+
+# Runs one block; prints its output on failure. Returns non-zero on failure.
+run_block() {
+    local script="$1" location="$2" bindir="$3"
+    local workdir out rc=0 pid deadline leftover=0 timed_out=0
+    workdir="$(mktemp -d "${TMPDIR:-/tmp}/ferry-doctest.XXXXXX")"
+    out="$workdir.out"
+    {
+        printf '#!/usr/bin/env bash\n# %s\nset -euo pipefail\n' "$location"
+        cat "$script"
+    } >"$workdir.sh"
+    (
+        cd "$workdir"
+        # A clean, predictable environment: the real build first on PATH, no
+        # state directory or API token leaking in from the caller.
+        unset FERRY_STATE_DIR FERRY_API_TOKEN FERRY_SOURCE_DIR
+        export PATH="$bindir:$PATH" FERRY_PLUGIN_PATH="$REPO_ROOT/.build/debug" FERRY_REPO="$REPO_ROOT"
+        exec setsid bash "$workdir.sh"
+    ) </dev/null >"$out" 2>&1 &
+    pid=$!
+    deadline=$((SECONDS + TIMEOUT))
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            timed_out=1
+            kill -TERM -- "-$pid" 2>/dev/null || true
+            sleep 2
+            kill -KILL -- "-$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.1
+    done
+    wait "$pid" || rc=$?
+    # Whatever the block started in the background and did not stop.
+    if kill -0 -- "-$pid" 2>/dev/null; then
+        sleep 1
+        if kill -0 -- "-$pid" 2>/dev/null; then
+            leftover=1
+            kill -TERM -- "-$pid" 2>/dev/null || true
+            sleep 1
+            kill -KILL -- "-$pid" 2>/dev/null || true
+        fi
+    fi
+    local verdict=""
+    if ((timed_out)); then
+        verdict="timed out after ${TIMEOUT}s"
+    elif ((rc != 0)); then
+        verdict="exit $rc"
+    elif ((leftover)); then
+        verdict="left processes running (stop what you start in the background)"
+    fi
+    if [ -n "$verdict" ]; then
+        printf 'FAIL  %s: %s\n' "$location" "$verdict"
+        printf -- '----- output of %s -----\n' "$location"
+        sed 's/^/  | /' "$out"
+        printf -- '----- end of %s -----\n' "$location"
+    else
+        printf 'ok    %s\n' "$location"
+        if [ "${FERRY_DOCTEST_VERBOSE:-0}" = 1 ]; then sed 's/^/  | /' "$out"; fi
+    fi
+    rm -rf "$workdir" "$workdir.sh" "$out"
+    [ -z "$verdict" ]
+}
+
+self_test() {
+    local dir rc=0 output
+    dir="$(mktemp -d "${TMPDIR:-/tmp}/ferry-doctest-self.XXXXXX")"
+    trap 'rm -rf "$dir"' RETURN
+    # Line numbers below are what the runner must report.
+    cat >"$dir/selftest.md" <<'EOF'
+# self-test
+```sh doctest
+echo fine; test "$(pwd)" != "$FERRY_REPO"; command -v ferry >/dev/null
+```
+```sh
+false   # plain sh: an illustration, never run
+```
+```sh doctest
+echo about to fail; false
+```
+```sh doctest
+echo "$UNSET_VARIABLE_FOR_SELF_TEST"
+```
+```sh doctest
+false | cat
+echo pipefail did not stop me
+```
+```sh doctest
+sleep 300 &
+```
+````markdown
+```sh doctest
+false   # inside another fence: not a block
+```
+````
+EOF
+    # The blocks need no real ferry: the self-test works before the first build.
+    output="$(FERRY_DOCTEST_NO_BUILD=1 FERRY_DOCTEST_TIMEOUT=60 FERRY_DOCTEST_FERRY=/bin/true "$SELF" "$dir/selftest.md" 2>&1)" || rc=$?
+    local problems=()
+    [ "$rc" -eq 1 ] || problems+=("expected exit 1 from the broken blocks, got $rc")
+    grep -q "^ok    $dir/selftest.md:2\$" <<<"$output" || problems+=("the passing block (line 2) was not reported ok")
+    grep -q "^FAIL  $dir/selftest.md:8: exit 1" <<<"$output" || problems+=("'false' (line 8) was not reported as a failure")
+    grep -q "about to fail" <<<"$output" || problems+=("the failing block's output was not shown")
+    grep -q "^FAIL  $dir/selftest.md:11: exit" <<<"$output" || problems+=("an unset variable (line 11) did not fail: no set -u")
+    grep -q "^FAIL  $dir/selftest.md:14: exit" <<<"$output" || problems+=("a failing pipeline (line 14) did not fail: no pipefail")
+    grep -q "pipefail did not stop me" <<<"$output" && problems+=("the block went on after a failing pipeline")
+    grep -q "^FAIL  $dir/selftest.md:18: left processes running" <<<"$output" || problems+=("a leftover background process (line 18) was not caught")
+    grep -q "selftest.md:5\$" <<<"$output" && problems+=("a plain sh block (line 5) was run")
+    grep -q "selftest.md:22\$" <<<"$output" && problems+=("a block inside another fence (line 22) was run")
+    grep -q "^doctest: 1 passed, 4 failed\$" <<<"$output" || problems+=("the summary does not say 1 passed, 4 failed")
+    if [ "${#problems[@]}" -gt 0 ]; then
+        printf '%s\n' "$output" | sed 's/^/  | /' >&2
+        for problem in "${problems[@]}"; do log "self-test: $problem"; done
+        log "self-test FAILED"
+        return 1
+    fi
+    log "self-test passed: broken blocks are caught and located"
+}
+
+list_only=0
+files=()
+case "${1:-}" in
+    --self-test)
+        self_test
+        exit $?
+        ;;
+    --list)
+        list_only=1
+        shift
+        ;;
+    -h | --help)
+        sed -n '2,26p' "$SELF" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+esac
+if [ "$#" -gt 0 ]; then
+    files=("$@")
+else
+    shopt -s nullglob
+    files=("$REPO_ROOT"/docs/*.md)
+    shopt -u nullglob
+    [ "${#files[@]}" -gt 0 ] || die "no docs/*.md under $REPO_ROOT"
+fi
+for file in "${files[@]}"; do [ -f "$file" ] || die "no such file: $file"; done
+
+blocks="$(mktemp -d "${TMPDIR:-/tmp}/ferry-doctest-blocks.XXXXXX")"
+bindir="$(mktemp -d "${TMPDIR:-/tmp}/ferry-doctest-bin.XXXXXX")"
+trap 'rm -rf "$blocks" "$bindir"' EXIT
+# Paths relative to the repo read better in the report.
+display=()
+for file in "${files[@]}"; do
+    absolute="$(cd "$(dirname "$file")" && pwd)/$(basename "$file")"
+    display+=("${absolute#"$REPO_ROOT"/}")
+done
+index="$(cd "$REPO_ROOT" 2>/dev/null && extract "$blocks" "${display[@]}")" \
+    || index="$(extract "$blocks" "${files[@]}")" || die "cannot extract the blocks"
+
+if [ "$list_only" -eq 1 ]; then
+    [ -z "$index" ] || cut -f2 <<<"$index"
+    exit 0
+fi
+[ -n "$index" ] || die "no \`\`\`sh doctest blocks in: ${files[*]}"
+
+if [ "${FERRY_DOCTEST_NO_BUILD:-0}" != 1 ]; then
+    if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+        export PATH="$PATH:/opt/swift/usr/bin"
+    fi
+    log "swift build (debug: the ferry binary and every plugin the docs use)"
+    (cd "$REPO_ROOT" && swift build) >"$blocks/build.log" 2>&1 || {
+        tail -n 40 "$blocks/build.log" >&2
+        die "swift build failed"
+    }
+fi
+FERRY_BIN="${FERRY_DOCTEST_FERRY:-$REPO_ROOT/.build/debug/ferry}"
+[ -x "$FERRY_BIN" ] || die "no $FERRY_BIN: run swift build"
+ln -s "$FERRY_BIN" "$bindir/ferry"
+command -v curl >/dev/null 2>&1 || die "curl is needed by the ferry serve examples (apt-get install curl)"
+
+passed=0
+failed=0
+failures=()
+while IFS=$'\t' read -r number location; do
+    if run_block "$blocks/block-$number.sh" "$location" "$bindir"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failures+=("$location")
+    fi
+done <<<"$index"
+
+total=$((passed + failed))
+log "$total blocks run"
+printf 'doctest: %d passed, %d failed\n' "$passed" "$failed"
+if [ "$failed" -gt 0 ]; then
+    log "failed: ${failures[*]}"
+    exit 1
+fi
