@@ -9,8 +9,9 @@
 #                                    always stopped on exit (success, failure,
 #                                    Ctrl-C)
 #   4. swift test                    with FERRY_TEST_* from the servers' env file
-#   5. scripts/test-extra.sh         if present and executable (script-level
-#                                    tests); runs even if swift test failed
+#   5. scripts/test-extra.sh and scripts/test-extra.d/*  script-level tests
+#                                    (doc tests, manifests); run even if swift
+#                                    test failed
 #
 # Exit code: non-zero if any step failed.
 #
@@ -73,14 +74,22 @@ if [ "$rc" -ne 0 ]; then
     log "swift test failed (exit $rc)"
 fi
 
-if [ -x scripts/test-extra.sh ]; then
-    log "scripts/test-extra.sh"
+# Script-level tests: scripts/test-extra.sh and every executable in
+# scripts/test-extra.d/ (doc tests, manifest validation, …). Each runs even if
+# an earlier one failed; the first failure's exit code is kept.
+extras=()
+[ -x scripts/test-extra.sh ] && extras+=(scripts/test-extra.sh)
+for extra in scripts/test-extra.d/*; do
+    [ -f "$extra" ] && [ -x "$extra" ] && extras+=("$extra")
+done
+for extra in "${extras[@]}"; do
+    log "$extra"
     extra_rc=0
-    scripts/test-extra.sh || extra_rc=$?
+    "$extra" || extra_rc=$?
     if [ "$extra_rc" -ne 0 ]; then
-        log "scripts/test-extra.sh failed (exit $extra_rc)"
+        log "$extra failed (exit $extra_rc)"
         [ "$rc" -ne 0 ] || rc=$extra_rc
     fi
-fi
+done
 
 exit "$rc"
