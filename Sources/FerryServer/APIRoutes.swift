@@ -135,7 +135,6 @@ public enum APIRoutes {
 
     static func describe(pipeline name: String, _ deps: Dependencies) -> JSONValue {
         let plan = deps.registry.pipelines[name]!
-        let entry = deps.config.pipelines.first { $0.file == plan.pipeline.file }
         var object: [String: JSONValue] = [
             "name": .string(name), "file": .string(plan.pipeline.file), "mode": .string(plan.pipeline.mode.name),
             "source": .string(plan.source.plugin.name), "sink": .string(plan.sink.plugin.name),
@@ -143,7 +142,7 @@ public enum APIRoutes {
             "batchSize": .integer(Int64(plan.pipeline.batchSize)), "workers": .integer(Int64(plan.pipeline.workers)),
             "running": .bool(deps.registry.isRunning(pipeline: name)),
         ]
-        if let schedule = entry?.schedule {
+        if let schedule = deps.scheduler.schedule(pipeline: name) {
             object["schedule"] = .string(schedule.expression)
             object["timezone"] = .string(schedule.timeZone.identifier)
             if let next = deps.scheduler.nextFire(pipeline: name) { object["nextFire"] = .string(RunRegistry.time(next)) }

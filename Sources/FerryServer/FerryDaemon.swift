@@ -13,6 +13,8 @@ import ServiceLifecycle
 public struct FerryDaemon: Sendable {
     public let config: DaemonConfig
     public let plans: [String: PipelinePlan]
+    /// Each scheduled pipeline's schedule: the daemon file's, else the pipeline file's own `schedule:` (UTC).
+    public let schedules: [String: CronSchedule]
     let token: String?
     let catalogFailures: Int
 
@@ -22,6 +24,7 @@ public struct FerryDaemon: Sendable {
         let directories = PluginCatalog.defaultDirectories(explicit: pluginDirectories.isEmpty ? config.pluginDirectories : pluginDirectories)
         let catalog = PluginCatalog(directories: directories)
         var plans: [String: PipelinePlan] = [:]
+        var schedules: [String: CronSchedule] = [:]
         var errors: [ConfigError] = []
         for entry in config.pipelines {
             do {
@@ -31,6 +34,15 @@ public struct FerryDaemon: Sendable {
                     errors.append(ConfigError(file: config.file, line: entry.line, "pipeline name '\(pipeline.name)' is used by both \(other.pipeline.file) and \(entry.file)"))
                 }
                 plans[pipeline.name] = plan
+                if let schedule = entry.schedule {
+                    schedules[pipeline.name] = schedule
+                } else if let expression = pipeline.schedule {
+                    do {
+                        schedules[pipeline.name] = try CronSchedule(expression)
+                    } catch {
+                        errors.append(ConfigError(file: pipeline.file, field: "schedule", "\(error)"))
+                    }
+                }
             } catch {
                 errors += error.errors
             }
@@ -44,13 +56,17 @@ public struct FerryDaemon: Sendable {
             throw ConfigErrors(errors: [ConfigError(file: config.file, "\(error)")])
         }
         guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
-        return FerryDaemon(config: config, plans: plans, token: token, catalogFailures: catalog.failures.count)
+        return FerryDaemon(config: config, plans: plans, schedules: schedules, token: token, catalogFailures: catalog.failures.count)
     }
 
     /// Runs until SIGTERM or SIGINT; returns after a graceful shutdown.
     public func run(logger: Logger) async throws {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Runs last minutes to hours, not the request latencies the default buckets are for.
+        factory.durationHistogramBuckets["ferry_run_duration_seconds"] = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600]
+            .map { Duration.seconds($0) }
+        MetricsSystem.bootstrap(factory)
         let metrics = ServerMetrics(registry: registry)
         metrics.pluginLoadFailures.increment(by: catalogFailures)
         plans.keys.forEach(metrics.register(pipeline:))
@@ -58,11 +74,7 @@ public struct FerryDaemon: Sendable {
         let runs = RunRegistry(
             pipelines: plans, stateDirectory: config.stateDirectory, history: config.runHistory, logger: logger, metrics: metrics)
         let heartbeat = Heartbeat()
-        let schedules = config.pipelines.compactMap { entry -> (String, CronSchedule)? in
-            guard let schedule = entry.schedule, let plan = plans.values.first(where: { $0.pipeline.file == entry.file }) else { return nil }
-            return (plan.pipeline.name, schedule)
-        }
-        let scheduler = Scheduler(schedules: schedules, registry: runs, metrics: metrics, heartbeat: heartbeat, logger: logger)
+        let scheduler = Scheduler(schedules: schedules.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, registry: runs, metrics: metrics, heartbeat: heartbeat, logger: logger)
         let readiness = ReadinessProbe(registry: runs, timeout: config.readinessTimeoutSeconds, logger: logger)
         let router = APIRoutes.router(
             .init(

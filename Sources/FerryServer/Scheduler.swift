@@ -39,6 +39,11 @@ final class Scheduler: Service, @unchecked Sendable {
         lock.withLock { entries.first { $0.pipeline == pipeline }?.next }
     }
 
+    /// The schedule a pipeline runs on, if any.
+    func schedule(pipeline: String) -> CronSchedule? {
+        lock.withLock { entries.first { $0.pipeline == pipeline }?.schedule }
+    }
+
     /// Ticks skipped (previous run still going) or missed (daemon late) so far.
     func misfires(pipeline: String) -> Int {
         lock.withLock { entries.first { $0.pipeline == pipeline }?.misfires ?? 0 }

@@ -21,7 +21,7 @@ struct ValidateCommand: ParsableCommand {
             if let text = try? String(contentsOfFile: path, encoding: .utf8), DaemonConfig.looksLikeDaemonFile(text) {
                 do {
                     let daemon = try FerryDaemon.load(configPath: path, pluginDirectories: plugins.directories)
-                    print("\(path): ok (daemon: \(daemon.plans.count) pipelines, \(daemon.config.pipelines.filter { $0.schedule != nil }.count) scheduled)")
+                    print("\(path): ok (daemon: \(daemon.plans.count) pipelines, \(daemon.schedules.count) scheduled)")
                 } catch {
                     for problem in error.errors { printError("error: \(problem)") }
                     invalid = true

@@ -83,5 +83,7 @@ struct PipelineConfigTests {
     func masking() {
         #expect(SecretMasking.mask("connect postgresql://bob:hunter2@db:5432/x failed") == "connect postgresql://bob:***@db:5432/x failed")
         #expect(SecretMasking.mask("mongodb://h1,h2/?x=1") == "mongodb://h1,h2/?x=1")
+        #expect(SecretMasking.mask("host=db user=bob password=hunter2 dbname=x") == "host=db user=bob password=*** dbname=x")
+        #expect(SecretMasking.mask("host=db PASSWORD = 'it''s secret' port=5") == "host=db PASSWORD = *** port=5")
     }
 }

@@ -13,6 +13,7 @@ struct ServeTests {
         sink: {plugin: blackhole, config: {delay_ms: 20}}
         batch_size: 10
         mode: incremental
+        schedule: "0 0 1 1 *"   # the pipeline file's own schedule (UTC), used when the daemon file sets none
         """
 
     static let copyPipeline = """
@@ -61,6 +62,11 @@ struct ServeTests {
         #expect(copy["source"] == "file")
         #expect(copy["transforms"] == .array(["map"]))
         #expect(copy["running"] == .bool(false))
+        #expect(copy["schedule"] == nil)
+        let slow = try serve.getJSON("/pipelines/slow")
+        #expect(slow["schedule"] == "0 0 1 1 *")
+        #expect(slow["timezone"] == "GMT" || slow["timezone"] == "UTC")
+        #expect(slow["nextFire"]?.stringValue?.hasSuffix("-01-01T00:00:00.000Z") == true, "\(slow.jsonText)")
         #expect(try serve.get("/pipelines/nope").0 == 404)
         #expect(try serve.get("/runs/nope").0 == 404)
         #expect(try serve.get("/runs?limit=0").0 == 400)

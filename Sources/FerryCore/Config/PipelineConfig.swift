@@ -62,7 +62,9 @@ public struct RetryPolicy: Sendable {
         self.maxDelayMilliseconds = maxDelayMilliseconds
     }
 
-    /// Exponential backoff with full jitter for the given (1-based) retry.
+    /// Exponential backoff with "equal jitter" for the given (1-based) retry: a
+    /// uniform wait between half and all of the capped delay, so retries from
+    /// several workers spread out but never come back at once.
     public func delay(forRetry retry: Int) -> Double {
         let exponential = Double(initialDelayMilliseconds) * Double(1 << min(retry - 1, 20))
         let capped = min(exponential, Double(maxDelayMilliseconds))
