@@ -204,11 +204,12 @@ alone() { # plugin config expected-kept
     out="$("$ALONE" "$WORK/plugins/libFerryGenerate.so" "$WORK/plugins/lib$1.so" "$2" "$RECORDS" "$BATCH_SIZE" "$ALONE_PASSES")" \
         || die "transform_alone failed for $1"
     [[ "$out" =~ kept=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" = "$3" ] || die "transform_alone $1: $out (expected kept=$3)"
-    [[ "$out" =~ ns_per_record=([0-9.]+).*records_per_sec=([0-9.]+) ]] || die "transform_alone printed no rate: $out"
-    printf '%s %s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    [[ "$out" =~ ns_per_record=([0-9.]+).*records_per_sec=([0-9.]+).*cpu_ns_per_record=([0-9.]+) ]] \
+        || die "transform_alone printed no rate: $out"
+    printf '%s %s %s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
 }
 log "the filter alone (transform_alone, best of $ALONE_PASSES)"
-read -r ALONE_NS ALONE_RATE <<<"$(alone FerryRegexFilter "$GENERATE_RULE_JSON" "$EXPECT_GENERATE")"
+read -r ALONE_NS ALONE_RATE ALONE_CPU_NS <<<"$(alone FerryRegexFilter "$GENERATE_RULE_JSON" "$EXPECT_GENERATE")"
 
 millions() { awk -v v="$1" 'BEGIN { printf "%.2fM", v / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -233,6 +234,7 @@ done
 echo "(cpu: user + system time of the whole run per record read; filter: regex minus passthrough)"
 echo
 echo "regex_filter alone (generate rule, transform calls only, best of $ALONE_PASSES): $ALONE_NS ns/record = $(millions "$ALONE_RATE") rec/s on one thread"
+echo "  in thread CPU time: $ALONE_CPU_NS ns/record = $(awk -v n="$ALONE_CPU_NS" 'BEGIN { printf "%.2fM", 1e3 / n }') rec/s per core"
 echo
 one="${RATE[gen-regex,1]:-}"
 if [ -z "$one" ]; then

@@ -41,19 +41,26 @@ final class FieldNameFilter {
         return .success(keep)
     }
 
-    /// A field name whose match failed (a limit): the record is rejected.
+    /// A field name whose match failed (a limit), or a record nested past
+    /// `maxDepth`: the record is rejected.
     struct Failure: Error {
-        let code: Int32
+        /// The PCRE2 error; nil for too deep a record.
+        let code: Int32?
     }
+
+    /// Deeper documents are refused rather than recursed into, so a hostile
+    /// record cannot exhaust the worker's stack (MongoDB stops at 100).
+    static let maxDepth = 200
 
     /// The filtered record, valid until the next call.
     func filter(_ record: UnsafeRawBufferPointer, handles: MatchHandles) throws(Failure) -> UnsafeRawBufferPointer {
         writer.removeAll()
-        if let failure = write(record, isArray: false, handles: handles) { throw failure }
+        if let failure = write(record, isArray: false, depth: 0, handles: handles) { throw failure }
         return writer.bytes
     }
 
-    private func write(_ document: UnsafeRawBufferPointer, isArray: Bool, handles: MatchHandles) -> Failure? {
+    private func write(_ document: UnsafeRawBufferPointer, isArray: Bool, depth: Int, handles: MatchHandles) -> Failure? {
+        guard depth <= Self.maxDepth else { return Failure(code: nil) }
         let start = writer.beginLength()
         var cursor = BSONScanner.Cursor(document)
         while let element = cursor.next() {
@@ -68,7 +75,7 @@ final class FieldNameFilter {
             writer.append(element.key)
             writer.append(byte: 0)
             if nested, element.isContainer {
-                if let failure = write(element.value, isArray: element.type == 0x04, handles: handles) { return failure }
+                if let failure = write(element.value, isArray: element.type == 0x04, depth: depth + 1, handles: handles) { return failure }
             } else {
                 writer.append(element.value)
             }
@@ -80,6 +87,9 @@ final class FieldNameFilter {
 
     /// The dead-letter reason of a failure.
     func reason(_ failure: Failure, matcher: Matcher) -> String {
-        "regex_filter: fields.\(mode.rawValue) \(pattern.display) on a field name: \(matcher.describe(failure.code)); record rejected"
+        guard let code = failure.code else {
+            return "regex_filter: fields.\(mode.rawValue): the record nests documents deeper than \(Self.maxDepth) levels; record rejected"
+        }
+        return "regex_filter: fields.\(mode.rawValue) \(pattern.display) on a field name: \(matcher.describe(code)); record rejected"
     }
 }

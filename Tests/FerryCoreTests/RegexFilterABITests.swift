@@ -108,4 +108,19 @@ struct RegexFilterABITests {
         #expect(output.documents.count == 3)
         for document in output.documents { #expect(document.keys == expected) }
     }
+
+    @Test("field-name rules refuse a record nested deeper than 200 levels instead of recursing without bound")
+    func deepRecord() throws {
+        func nest(_ doc: inout DocumentWriter, _ levels: Int) {
+            if levels == 0 { doc.append("leaf", Int32(1)); return }
+            doc.appendDocument("d") { nest(&$0, levels - 1) }
+        }
+        let output = try transform(config: #"{"fields": {"drop": "^leaf$"}}"#) { batch in
+            batch.appendDocument { nest(&$0, 150) }
+            batch.appendDocument { nest(&$0, 5_000) }
+        }
+        #expect(output.documents.count == 1)
+        #expect(output.rejects.map(\.index) == [1])
+        #expect(output.rejects.first?.reason == "regex_filter: fields.drop: the record nests documents deeper than 200 levels; record rejected")
+    }
 }

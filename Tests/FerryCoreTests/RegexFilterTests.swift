@@ -330,6 +330,19 @@ struct RegexFilterTests {
         #expect(low.ids == [2])
     }
 
+    @Test("the depth limit (interpreter) and the JIT stack limit are named in the reason too")
+    func otherLimits() throws {
+        let long = String(repeating: "ab", count: 50_000)
+        let records = [#"{"id": 1, "s": "\#(long)"}"#, #"{"id": 2, "s": "abab"}"#]
+        let depth = try filter(records, config: "jit: false\ndepth_limit: 1000\nrules: [{field: s, include: '^(a|b)*$'}]")
+        #expect(depth.ids == [2])
+        #expect(depth.reasons == ["regex_filter: rules[0] (include 's') /^(a|b)*$/up on field 's': PCRE2 depth limit exceeded (depth_limit 1000); record rejected"])
+
+        let stack = try filter(records, config: "jit_stack_kb: 32\nrules: [{field: s, include: '^(a|b)*$'}]")
+        #expect(stack.ids == [2])
+        #expect(stack.reasons == ["regex_filter: rules[0] (include 's') /^(a|b)*$/up on field 's': PCRE2 JIT stack limit exceeded (jit_stack_kb 32); record rejected"])
+    }
+
     @Test("an invalid pattern fails at open, naming the rule, field, pattern, PCRE2's message and offset")
     func invalidPattern() throws {
         let result = try filter([#"{"id": 1}"#], config: """
