@@ -15,6 +15,7 @@ enum PostgresPlugin {
                 .string("cursor", "Source, incremental: the column that grows when a row changes (e.g. updated_at)"),
                 .oneOf("mode", ["upsert", "insert", "missing-only", "replace"], "Sink: how rows land (default upsert with a key, else insert; the host's missing-only mode forces missing-only)"),
                 .init("create_table", .stringArray, "Sink: column definitions (\"id bigint\", \"name text\") to create the table with when it is missing"),
+                .oneOf("copy_format", ["binary", "text"], default: "binary", "Sink: COPY format; binary spares the server parsing numbers and timestamps"),
                 .oneOf("unknown_fields", ["reject", "ignore"], default: "reject", "Sink: a record field with no column is rejected or ignored"),
                 .oneOf("numeric", ["decimal128", "string"], default: "decimal128", "Source: numeric columns as BSON decimal128 or exact strings"),
                 .oneOf("timestamps", ["string", "datetime", "datetime_truncate"], default: "string", "Source: timestamp(tz) as ISO-8601 UTC strings with microseconds, BSON dates (a value with microseconds is an error), or BSON dates truncated to milliseconds"),

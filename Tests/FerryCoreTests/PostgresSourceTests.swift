@@ -26,11 +26,11 @@ struct PostgresSourceTests {
          '2262-04-11 23:47:16.854775+00', '00000000-0000-0000-0000-000000000000', '[]', '{}', '\\x', '{}', '{}', '2024-01-01')
         """
 
-    @Test("every type survives PostgreSQL → PostgreSQL exactly (numeric digits, microseconds, unicode, NULLs)")
-    func roundTripEveryType() throws {
+    @Test("every type survives PostgreSQL → PostgreSQL exactly (numeric digits, microseconds, unicode, NULLs)", arguments: ["binary", "text"])
+    func roundTripEveryType(format: String) throws {
         let source = PostgresFixture.name("types_src"), target = PostgresFixture.name("types_dst")
         try pg.sql("CREATE TABLE \(source) (\(Self.allTypes)); INSERT INTO \(source) VALUES \(Self.allValues); CREATE TABLE \(target) (\(Self.allTypes))")
-        let report = try pg.run(pg.copyPipeline(from: source, to: target))
+        let report = try pg.run(pg.copyPipeline(from: source, to: target, sinkExtra: ", copy_format: \(format)"))
         #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
         #expect(report.statistics.inserted == 3)
         // json has no equality operator: compare it as text (written compact in the source).
