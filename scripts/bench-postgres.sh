@@ -75,6 +75,9 @@ port = $PORT
 unix_socket_directories = '$WORK/sock'
 shared_buffers = 256MB
 max_wal_size = 4GB
+# Autovacuum would run on the table just loaded while the next variant runs, so
+# the order of the variants would bias them; it is off on this throwaway server.
+autovacuum = off
 EOF
 (cd / && "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/postgres.log" -w start >/dev/null)
 DSN="postgresql://bench@127.0.0.1:$PORT/postgres"

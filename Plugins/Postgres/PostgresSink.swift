@@ -211,6 +211,8 @@ final class PostgresSink: SinkPlugin {
                 try connection.exec("ROLLBACK", "roll back")
                 rolledBack()
             }
+            // A table create_table has yet to make has nothing to empty.
+            guard try settings.tableColumns(connection) != nil else { return }
             try connection.exec("TRUNCATE \(target)", "truncate \(settings.tableLabel)")
             context.log(.info, "postgres: replace: emptied \(settings.tableLabel)")
         }
