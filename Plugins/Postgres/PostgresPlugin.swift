@@ -69,16 +69,18 @@ struct PGSettings {
         try PGConnection(dsn: dsn, connectTimeout: connectTimeout, statementTimeoutMs: statementTimeout)
     }
 
-    /// The table's columns (not dropped, not generated), or a clear error when it is missing.
+    /// The table's columns (not dropped, not generated; a domain as its base
+    /// type, whose binary form it shares), or nil when the table is missing.
     func tableColumns(_ connection: PGConnection) throws -> [(name: String, oid: UInt32, sqlType: String, notNull: Bool)]? {
         guard let qualified = qualifiedTable else { return nil }
         let relation = try connection.exec("SELECT to_regclass($1)::oid", [qualified], "look up table \(tableLabel)")
         guard let oid = relation.value(0, 0) else { return nil }
         let result = try connection.exec(
             """
-            SELECT attname, atttypid::int8, format_type(atttypid, atttypmod), attnotnull
-            FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
-            ORDER BY attnum
+            SELECT a.attname, COALESCE(NULLIF(t.typbasetype, 0), a.atttypid)::int8, format_type(a.atttypid, a.atttypmod), a.attnotnull
+            FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+            WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+            ORDER BY a.attnum
             """, [oid], "read the columns of \(tableLabel)")
         return (0..<result.rows).map { row in
             (result.value(row, 0)!, UInt32(result.value(row, 1)!)!, result.value(row, 2)!, result.value(row, 3) == "t")

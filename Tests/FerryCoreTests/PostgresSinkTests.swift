@@ -150,6 +150,22 @@ struct PostgresSinkTests {
         #expect(rows[2] == ["3", "-12345678.9000", "NaN", "2024-05-06 07:08:09+00", nil, nil, nil, nil, nil, nil, nil])
     }
 
+    @Test("a domain column maps as its base type, and its check still rejects")
+    func domainColumn() throws {
+        let source = PostgresFixture.name("dom_src"), target = PostgresFixture.name("dom_dst"), domain = PostgresFixture.name("posint")
+        try pg.sql(
+            """
+            CREATE DOMAIN \(domain) AS int CHECK (VALUE > 0);
+            CREATE TABLE \(source) (id int PRIMARY KEY, qty int); INSERT INTO \(source) VALUES (1, 5), (2, -5), (3, 7);
+            CREATE TABLE \(target) (id \(domain) PRIMARY KEY, qty \(domain));
+            """)
+        let report = try pg.run(pg.copyPipeline(from: source, to: target))
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        #expect(report.statistics.inserted == 2)
+        #expect(report.statistics.deadLettered == 1)
+        #expect(try pg.sql("SELECT id::text, qty::text FROM \(target) ORDER BY id") == [["1", "5"], ["3", "7"]])
+    }
+
     @Test("dry-run preview counts inserts, updates and unchanged rows and changes nothing")
     func preview() throws {
         let source = PostgresFixture.name("pv_src"), target = PostgresFixture.name("pv_dst")
