@@ -12,9 +12,11 @@ final class CopyBinaryEncoder: RowEncoder {
     let columns: [PGColumn]
     let unknownFieldsRejected: Bool
     let names: [[UInt8]]
-    var slots: [BSONElement?]
+    /// One slot per column for the record being encoded (a raw buffer: per-field hot path).
+    let slots: UnsafeMutableBufferPointer<BSONElement?>
     var scratch: [UInt8] = []
     var number = [CChar](repeating: 0, count: 512)
+    let numeric = NumericBinary()
 
     typealias Failure = CopyTextEncoder.Failure
 
@@ -29,8 +31,11 @@ final class CopyBinaryEncoder: RowEncoder {
         self.columns = columns
         unknownFieldsRejected = rejectUnknownFields
         names = columns.map { Array($0.name.utf8) }
-        slots = [BSONElement?](repeating: nil, count: columns.count)
+        slots = .allocate(capacity: max(columns.count, 1))
+        slots.initialize(repeating: nil)
     }
+
+    deinit { slots.deallocate() }
 
     @inline(__always)
     func same(_ key: UnsafeRawBufferPointer, _ index: Int) -> Bool {
@@ -40,7 +45,7 @@ final class CopyBinaryEncoder: RowEncoder {
     }
 
     func encode(_ document: DocumentView, into out: RowBuffer) throws {
-        for index in slots.indices { slots[index] = nil }
+        for index in 0..<columns.count { slots[index] = nil }
         var guess = 0
         for element in document {
             var found = -1
@@ -126,7 +131,7 @@ final class CopyBinaryEncoder: RowEncoder {
             }
             if type == .float4 { out.append(bigEndian: Float(double).bitPattern) } else { out.append(bigEndian: double.bitPattern) }
         case .numeric:
-            let text: String
+            var text: String
             if let value = element.int64Value, element.type != .datetime {
                 text = String(value)
             } else if let double = element.doubleValue {
@@ -134,12 +139,13 @@ final class CopyBinaryEncoder: RowEncoder {
                 text = double.isNaN ? "NaN" : double.isInfinite ? (double < 0 ? "-Infinity" : "Infinity") : "\(double)"
             } else if element.type == .decimal128 {
                 text = Decimal128Codec.text(element.value)
-            } else if element.stringBytes != nil {
-                text = string()!
+            } else if let bytes = element.stringBytes {
+                try numeric.append(trimmed(bytes), to: out)
+                return
             } else {
                 throw mismatch()
             }
-            try NumericBinary.append(text, to: out)
+            try text.withUTF8 { try numeric.append(UnsafeRawBufferPointer($0), to: out) }
         case .text:
             if let bytes = element.stringBytes {
                 out.append(bytes)
@@ -284,87 +290,99 @@ final class CopyBinaryEncoder: RowEncoder {
 
 /// PostgreSQL's binary numeric: base-10000 digits, a weight, a sign and a
 /// display scale, built from exact decimal text (never through a double).
-enum NumericBinary {
-    static func append(_ text: String, to out: RowBuffer) throws {
-        var utf8 = Array(text.utf8)
-        while utf8.first == 0x20 { utf8.removeFirst() }
-        while utf8.last == 0x20 { utf8.removeLast() }
-        let lower = String(decoding: utf8, as: UTF8.self).lowercased()
+final class NumericBinary {
+    /// Decimal digits of the value, integer part then fraction, padded to groups of 4.
+    let digits = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 2200)
+    let groups = UnsafeMutableBufferPointer<Int16>.allocate(capacity: 560)
+
+    deinit {
+        digits.deallocate()
+        groups.deallocate()
+    }
+
+    func append(_ text: UnsafeRawBufferPointer, to out: RowBuffer) throws {
+        func failure() -> CopyTextEncoder.Failure {
+            CopyTextEncoder.Failure(message: "'\(String(decoding: text, as: UTF8.self))' is not a number")
+        }
         func special(_ sign: UInt16) {
             out.append(bigEndian: Int16(0))
             out.append(bigEndian: Int16(0))
             out.append(bigEndian: sign)
             out.append(bigEndian: Int16(0))
         }
-        switch lower {
-        case "nan": special(0xC000); return
-        case "infinity", "+infinity", "inf": special(0xD000); return
-        case "-infinity", "-inf": special(0xF000); return
-        default: break
-        }
         var index = 0
         var negative = false
-        if index < utf8.count, utf8[index] == UInt8(ascii: "-") || utf8[index] == UInt8(ascii: "+") {
-            negative = utf8[index] == UInt8(ascii: "-")
+        if index < text.count, text[index] == UInt8(ascii: "-") || text[index] == UInt8(ascii: "+") {
+            negative = text[index] == UInt8(ascii: "-")
             index += 1
         }
-        var integerDigits: [UInt8] = []
-        var fractionDigits: [UInt8] = []
-        var afterPoint = false
+        if index < text.count, text[index] > 0x39 {
+            let word = String(decoding: text[index...], as: UTF8.self).lowercased()
+            switch word {
+            case "nan": special(0xC000)
+            case "infinity", "inf": special(negative ? 0xF000 : 0xD000)
+            default: throw failure()
+            }
+            return
+        }
+        // Integer digits and fraction digits, then an optional exponent.
+        var integerStart = index
+        while integerStart < text.count, text[integerStart] == 0x30 { integerStart += 1 }
+        var cursor = integerStart
+        while cursor < text.count, text[cursor] >= 0x30, text[cursor] <= 0x39 { cursor += 1 }
+        let integerEnd = cursor
+        var fractionStart = cursor
+        var fractionEnd = cursor
+        if cursor < text.count, text[cursor] == UInt8(ascii: ".") {
+            cursor += 1
+            fractionStart = cursor
+            while cursor < text.count, text[cursor] >= 0x30, text[cursor] <= 0x39 { cursor += 1 }
+            fractionEnd = cursor
+        }
+        guard cursor > index, integerEnd > index || fractionEnd > fractionStart || integerStart > index else { throw failure() }
         var exponent = 0
-        var sawDigit = false
-        while index < utf8.count {
-            let byte = utf8[index]
-            if byte >= 0x30 && byte <= 0x39 {
-                sawDigit = true
-                if afterPoint { fractionDigits.append(byte - 0x30) } else { integerDigits.append(byte - 0x30) }
-            } else if byte == UInt8(ascii: ".") && !afterPoint {
-                afterPoint = true
-            } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
-                guard let value = Int(String(decoding: utf8[(index + 1)...], as: UTF8.self)), abs(value) < 1000 else {
-                    throw CopyTextEncoder.Failure(message: "'\(text)' is not a number")
-                }
-                exponent = value
-                break
-            } else {
-                throw CopyTextEncoder.Failure(message: "'\(text)' is not a number")
-            }
-            index += 1
+        if cursor < text.count, text[cursor] == UInt8(ascii: "e") || text[cursor] == UInt8(ascii: "E") {
+            guard let value = Int(String(decoding: text[(cursor + 1)...], as: UTF8.self)), abs(value) < 1000 else { throw failure() }
+            exponent = value
+            cursor = text.count
         }
-        guard sawDigit else { throw CopyTextEncoder.Failure(message: "'\(text)' is not a number") }
-        // Apply the exponent by moving digits across the point.
-        while exponent > 0 {
-            integerDigits.append(fractionDigits.isEmpty ? 0 : fractionDigits.removeFirst())
-            exponent -= 1
+        guard cursor == text.count else { throw failure() }
+        // The exponent moves the point: with p the point's index among the digits
+        // (integer then fraction), digit i lands p - i places before the point.
+        let point = (integerEnd - integerStart) + exponent
+        let integerCount = max(0, point)
+        let scale = max(0, (fractionEnd - fractionStart) - exponent)
+        let leadPad = (4 - integerCount % 4) % 4
+        let tailPad = (4 - scale % 4) % 4
+        let length = leadPad + integerCount + scale + tailPad
+        guard length <= digits.count else { throw CopyTextEncoder.Failure(message: "'\(String(decoding: text, as: UTF8.self))' has too many digits") }
+        for position in 0..<length { digits[position] = 0 }
+        var position = leadPad + integerCount - point
+        for source in integerStart..<integerEnd {
+            digits[position] = text[source] - 0x30
+            position += 1
         }
-        while exponent < 0 {
-            fractionDigits.insert(integerDigits.popLast() ?? 0, at: 0)
-            exponent += 1
+        for source in fractionStart..<fractionEnd {
+            digits[position] = text[source] - 0x30
+            position += 1
         }
-        let scale = fractionDigits.count
-        // Pad to whole groups of 4 on both sides of the point.
-        while integerDigits.count % 4 != 0 { integerDigits.insert(0, at: 0) }
-        while fractionDigits.count % 4 != 0 { fractionDigits.append(0) }
-        var groups: [Int16] = []
-        var digit = 0
-        for (offset, value) in (integerDigits + fractionDigits).enumerated() {
-            digit = digit * 10 + Int(value)
-            if offset % 4 == 3 {
-                groups.append(Int16(digit))
-                digit = 0
-            }
+        var count = 0
+        position = 0
+        while position < length {
+            groups[count] = Int16(digits[position]) * 1000 + Int16(digits[position + 1]) * 100 + Int16(digits[position + 2]) * 10 + Int16(digits[position + 3])
+            count += 1
+            position += 4
         }
-        var weight = integerDigits.count / 4 - 1
-        while let first = groups.first, first == 0 {
-            groups.removeFirst()
-            weight -= 1
-        }
-        while let last = groups.last, last == 0 { groups.removeLast() }
-        if groups.isEmpty { weight = 0; negative = false }
-        out.append(bigEndian: Int16(groups.count))
+        var weight = (leadPad + integerCount) / 4 - 1
+        var first = 0
+        while first < count, groups[first] == 0 { first += 1; weight -= 1 }
+        var last = count
+        while last > first, groups[last - 1] == 0 { last -= 1 }
+        if first == last { weight = 0; negative = false }
+        out.append(bigEndian: Int16(last - first))
         out.append(bigEndian: Int16(weight))
         out.append(bigEndian: UInt16(negative ? 0x4000 : 0))
         out.append(bigEndian: Int16(scale))
-        for group in groups { out.append(bigEndian: group) }
+        for group in first..<last { out.append(bigEndian: groups[group]) }
     }
 }

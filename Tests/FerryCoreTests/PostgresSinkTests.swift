@@ -150,6 +150,28 @@ struct PostgresSinkTests {
         #expect(rows[2] == ["3", "-12345678.9000", "NaN", "2024-05-06 07:08:09+00", nil, nil, nil, nil, nil, nil, nil])
     }
 
+    @Test("numeric keeps its exact digits and scale from strings, decimal128 and exponents", arguments: ["binary", "text"])
+    func numericExact(format: String) throws {
+        let target = PostgresFixture.name("num_dst")
+        try pg.sql("CREATE TABLE \(target) (id int PRIMARY KEY, n numeric)")
+        let values = [
+            #""000123.4500""#, #""0.05E+2""#, #""1E-3""#, #""-0.000""#, #"{"$numberDecimal": "1.000E+5"}"#, #"{"$numberDecimal": "-98765432109876543210.0123456789"}"#,
+            #""12345678901234567890123456789012345678.9""#, #""NaN""#, #""-Infinity""#, "7", #"{"$numberLong": "-9007199254740993"}"#, "0.1",
+        ]
+        let expected = ["123.4500", "5", "0.001", "0.000", "100000", "-98765432109876543210.0123456789",
+                        "12345678901234567890123456789012345678.9", "NaN", "-Infinity", "7", "-9007199254740993", "0.1"]
+        let input = "\(pg.work)/\(target).jsonl"
+        try (values.enumerated().map { #"{"id": \#($0.offset), "n": \#($0.element)}"# }.joined(separator: "\n") + "\n")
+            .write(toFile: input, atomically: true, encoding: .utf8)
+        let report = try pg.run(
+            """
+            source: {plugin: file, config: {path: \(input)}}
+            sink: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(target), key: [id], copy_format: \(format)}}
+            """)
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        #expect(try pg.sql("SELECT n::text FROM \(target) ORDER BY id").map { $0[0] ?? "NULL" } == expected)
+    }
+
     @Test("a domain column maps as its base type, and its check still rejects")
     func domainColumn() throws {
         let source = PostgresFixture.name("dom_src"), target = PostgresFixture.name("dom_dst"), domain = PostgresFixture.name("posint")
