@@ -191,6 +191,19 @@ struct PostgresSourceTests {
         let message = try #require(refused.failureMessage)
         #expect(message.contains("saved state is for public.\(a)"))
         #expect(message.contains("reset"))
+
+        // Two different queries: the position of one is not reused for the other.
+        func queryYAML(_ query: String) -> String {
+            """
+            name: shared_query_state
+            source: {plugin: postgres, config: {dsn: "\(pg.dsn)", query: "\(query)", key: [id], cursor: updated_at}}
+            sink: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(target), key: [id]}}
+            mode: incremental
+            """
+        }
+        #expect(try pg.run(queryYAML("SELECT id, updated_at FROM \(a)"), store: store).outcome == .completed)
+        let otherQuery = try pg.run(queryYAML("SELECT id, updated_at FROM \(a) WHERE id > 0"), store: store)
+        #expect(try #require(otherQuery.failureMessage).contains("saved state is for query"))
     }
 
     @Test("shards: the slices of 3 readers are disjoint and together are the table")
