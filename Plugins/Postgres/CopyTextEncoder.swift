@@ -1,9 +1,17 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FerryPluginKit
 
 /// Encodes BSON documents as rows of `COPY … FROM STDIN` text format for a
 /// fixed column list. A value that does not fit its column is a per-record
 /// failure (the sink rejects the record), never a silent NULL.
-final class CopyTextEncoder {
+/// Turns one record into one COPY row for the sink's column list.
+protocol RowEncoder: AnyObject {
+    func encode(_ document: DocumentView, into out: RowBuffer) throws
+}
+
+final class CopyTextEncoder: RowEncoder {
     let columns: [PGColumn]
     let unknownFieldsRejected: Bool
     /// Column name bytes, for matching record keys without making strings.
@@ -27,10 +35,10 @@ final class CopyTextEncoder {
         for element in document {
             // Records usually carry the columns in order: try the next slot first.
             var found = -1
-            if guess < names.count, element.keyBytes.elementsEqual(names[guess]) {
+            if guess < names.count, same(element.keyBytes, guess) {
                 found = guess
             } else {
-                for index in names.indices where element.keyBytes.elementsEqual(names[index]) {
+                for index in names.indices where same(element.keyBytes, index) {
                     found = index
                     break
                 }
@@ -60,6 +68,13 @@ final class CopyTextEncoder {
             }
         }
         out.append(0x0A)
+    }
+
+    @inline(__always)
+    func same(_ key: UnsafeRawBufferPointer, _ index: Int) -> Bool {
+        names[index].withUnsafeBytes { name in
+            name.count == key.count && (key.count == 0 || memcmp(name.baseAddress!, key.baseAddress!, key.count) == 0)
+        }
     }
 
     static func typeName(_ element: BSONElement) -> String {

@@ -15,10 +15,13 @@ enum Decimal128Codec {
             negative = text[index] == UInt8(ascii: "-")
             index += 1
         }
-        let rest = UnsafeRawBufferPointer(rebasing: text[index...])
-        if rest.elementsEqual("NaN".utf8) { return (0, 0x7C00_0000_0000_0000) }
-        if rest.elementsEqual("Infinity".utf8) || rest.elementsEqual("inf".utf8) {
-            return (0, (negative ? 0x8000_0000_0000_0000 : 0) | 0x7800_0000_0000_0000)
+        if index < text.count, text[index] > 0x39 {
+            let rest = UnsafeRawBufferPointer(rebasing: text[index...])
+            if rest.elementsEqual("NaN".utf8) { return (0, 0x7C00_0000_0000_0000) }
+            if rest.elementsEqual("Infinity".utf8) || rest.elementsEqual("inf".utf8) {
+                return (0, (negative ? 0x8000_0000_0000_0000 : 0) | 0x7800_0000_0000_0000)
+            }
+            return nil
         }
         var coefficient: UInt128 = 0
         var digits = 0

@@ -45,6 +45,8 @@ final class PGConnection {
             PQfinish(connection)
             throw PGConnection.classifyConnectError(message, where_)
         }
+        // libpq prints NOTICEs to stderr by default ("… already exists, skipping"); a plugin must not.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         conn = connection
         label = where_
     }

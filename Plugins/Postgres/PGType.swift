@@ -58,6 +58,33 @@ struct PGColumn {
     let type: PGType
     let sqlType: String
     let notNull: Bool
+    /// The column's type OID (binary COPY names array element types by OID).
+    var oid: UInt32 = 0
+}
+
+extension PGType {
+    /// The element type OID of an array type OID (binary arrays carry it and the server checks it).
+    static func elementOID(ofArray oid: UInt32) -> UInt32? {
+        switch oid {
+        case 1005: 21
+        case 1007: 23
+        case 1016: 20
+        case 1231: 1700
+        case 1021: 700
+        case 1022: 701
+        case 1009: 25
+        case 1015: 1043
+        case 1014: 1042
+        case 1000: 16
+        case 1182: 1082
+        case 1115: 1114
+        case 1185: 1184
+        case 2951: 2950
+        case 199: 114
+        case 3807: 3802
+        default: nil
+        }
+    }
 }
 
 /// Identifier quoting: every identifier is quoted, so names with capitals,

@@ -15,6 +15,7 @@ enum PostgresPlugin {
                 .string("cursor", "Source, incremental: the column that grows when a row changes (e.g. updated_at)"),
                 .oneOf("mode", ["upsert", "insert", "missing-only", "replace"], "Sink: how rows land (default upsert with a key, else insert; the host's missing-only mode forces missing-only)"),
                 .init("create_table", .stringArray, "Sink: column definitions (\"id bigint\", \"name text\") to create the table with when it is missing"),
+                .oneOf("copy_format", ["binary", "text"], default: "binary", "Sink: COPY format; binary spares the server parsing numbers and timestamps"),
                 .oneOf("unknown_fields", ["reject", "ignore"], default: "reject", "Sink: a record field with no column is rejected or ignored"),
                 .oneOf("numeric", ["decimal128", "string"], default: "decimal128", "Source: numeric columns as BSON decimal128 or exact strings"),
                 .oneOf("timestamps", ["string", "datetime", "datetime_truncate"], default: "string", "Source: timestamp(tz) as ISO-8601 UTC strings with microseconds, BSON dates (a value with microseconds is an error), or BSON dates truncated to milliseconds"),
@@ -68,16 +69,18 @@ struct PGSettings {
         try PGConnection(dsn: dsn, connectTimeout: connectTimeout, statementTimeoutMs: statementTimeout)
     }
 
-    /// The table's columns (not dropped, not generated), or a clear error when it is missing.
+    /// The table's columns (not dropped, not generated; a domain as its base
+    /// type, whose binary form it shares), or nil when the table is missing.
     func tableColumns(_ connection: PGConnection) throws -> [(name: String, oid: UInt32, sqlType: String, notNull: Bool)]? {
         guard let qualified = qualifiedTable else { return nil }
         let relation = try connection.exec("SELECT to_regclass($1)::oid", [qualified], "look up table \(tableLabel)")
         guard let oid = relation.value(0, 0) else { return nil }
         let result = try connection.exec(
             """
-            SELECT attname, atttypid::int8, format_type(atttypid, atttypmod), attnotnull
-            FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
-            ORDER BY attnum
+            SELECT a.attname, COALESCE(NULLIF(t.typbasetype, 0), a.atttypid)::int8, format_type(a.atttypid, a.atttypmod), a.attnotnull
+            FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+            WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+            ORDER BY a.attnum
             """, [oid], "read the columns of \(tableLabel)")
         return (0..<result.rows).map { row in
             (result.value(row, 0)!, UInt32(result.value(row, 1)!)!, result.value(row, 2)!, result.value(row, 3) == "t")

@@ -16,7 +16,8 @@ final class PostgresSink: SinkPlugin {
     let target: String
     var connection: PGConnection?
     var columns: [PGColumn] = []
-    var encoder: CopyTextEncoder!
+    var encoder: (any RowEncoder)!
+    let binary: Bool
     var mergeSQL = ""
     var inTransaction = false
     /// Schema work done inside the open transaction, undone if it rolls back.
@@ -39,6 +40,7 @@ final class PostgresSink: SinkPlugin {
         self.target = target
         createDefinitions = try config.strings("create_table")
         rejectUnknownFields = (try config.string("unknown_fields") ?? "reject") == "reject"
+        binary = (try config.string("copy_format") ?? "binary") == "binary"
         var mode: Mode
         if let name = try config.string("mode") {
             guard let parsed = Mode(rawValue: name) else { throw PluginError.config("postgres: field 'mode': unknown mode '\(name)'") }
@@ -105,7 +107,7 @@ final class PostgresSink: SinkPlugin {
             guard let type = PGType(oid: column.oid) else {
                 throw PluginError.config("postgres: column '\(column.name)' of \(settings.tableLabel) has type \(column.sqlType), which this connector cannot map (leave it out with 'columns')")
             }
-            mapped.append(PGColumn(name: column.name, type: type, sqlType: column.sqlType, notNull: column.notNull))
+            mapped.append(PGColumn(name: column.name, type: type, sqlType: column.sqlType, notNull: column.notNull, oid: column.oid))
         }
         for key in settings.key where !mapped.contains(where: { $0.name == key }) {
             throw PluginError.config("postgres: key column '\(key)' is not among the written columns of \(settings.tableLabel)")
@@ -115,7 +117,9 @@ final class PostgresSink: SinkPlugin {
             copyDirectly = try connection.exec("SELECT NOT EXISTS (SELECT 1 FROM \(target))", "look at \(settings.tableLabel)").value(0, 0) == "t"
         }
         columns = mapped
-        encoder = CopyTextEncoder(columns: mapped, rejectUnknownFields: rejectUnknownFields)
+        encoder = binary
+            ? CopyBinaryEncoder(columns: mapped, rejectUnknownFields: rejectUnknownFields)
+            : CopyTextEncoder(columns: mapped, rejectUnknownFields: rejectUnknownFields)
         mergeSQL = buildMerge()
     }
 
@@ -207,6 +211,8 @@ final class PostgresSink: SinkPlugin {
                 try connection.exec("ROLLBACK", "roll back")
                 rolledBack()
             }
+            // A table create_table has yet to make has nothing to empty.
+            guard try settings.tableColumns(connection) != nil else { return }
             try connection.exec("TRUNCATE \(target)", "truncate \(settings.tableLabel)")
             context.log(.info, "postgres: replace: emptied \(settings.tableLabel)")
         }
@@ -320,8 +326,10 @@ final class PostgresSink: SinkPlugin {
             try connection.exec("DELETE FROM ferry_stage", "empty the staging table")
             stageDirty = false
         }
-        try connection.exec("COPY \(direct ? target : "ferry_stage") (\(list)) FROM STDIN", "load \(settings.tableLabel)")
+        try connection.exec("COPY \(direct ? target : "ferry_stage") (\(list)) FROM STDIN\(binary ? " (FORMAT binary)" : "")", "load \(settings.tableLabel)")
+        if binary { try CopyBinaryEncoder.header.withUnsafeBytes { try connection.putCopyData($0, "load \(settings.tableLabel)") } }
         try connection.putCopyData(UnsafeRawBufferPointer(rebasing: rows.bytes[bytes]), "load \(settings.tableLabel)")
+        if binary { try CopyBinaryEncoder.trailer.withUnsafeBytes { try connection.putCopyData($0, "load \(settings.tableLabel)") } }
         try connection.endCopy("load \(settings.tableLabel)")
         if direct {
             result.inserted += UInt64(rowCount)

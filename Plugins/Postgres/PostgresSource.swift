@@ -57,10 +57,22 @@ final class PostgresSource: SourcePlugin {
 
     /// What a state for this configuration holds before any row is read.
     var emptyState: SourceState {
-        SourceState(relation: relationLabel == "query" ? "query" : relationLabel, cursorColumn: orderedByCursor ? cursorColumn : nil, keyColumns: keyColumns, cursor: nil, key: [])
+        SourceState(relation: stateRelation, cursorColumn: orderedByCursor ? cursorColumn : nil, keyColumns: keyColumns, cursor: nil, key: [])
     }
 
     var orderedByCursor: Bool { context.mode == .incremental }
+
+    /// What a saved state belongs to: the table, or the query's text (as a
+    /// stable FNV-1a hash: another query's position must not be reused).
+    var stateRelation: String {
+        guard let query = settings.query else { return relationLabel }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in query.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return "query " + String(hash, radix: 16)
+    }
 
     /// Finds the columns and their types (a query planned with LIMIT 0).
     private func describe(_ connection: PGConnection) throws {

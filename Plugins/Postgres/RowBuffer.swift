@@ -55,6 +55,18 @@ final class RowBuffer {
         for byte in bytes { append(byte) }
     }
 
+    @inline(__always)
+    func append<T: FixedWidthInteger>(bigEndian value: T) {
+        reserve(MemoryLayout<T>.size)
+        (base! + count).storeBytes(of: value.bigEndian, as: T.self)
+        count += MemoryLayout<T>.size
+    }
+
+    /// Overwrites 4 bytes at `offset` (a length written before its value was known).
+    func patch(int32BigEndian value: Int32, at offset: Int) {
+        (base! + offset).storeBytes(of: value.bigEndian, as: Int32.self)
+    }
+
     func truncate(to length: Int) { count = min(count, length) }
     func removeAll() { count = 0 }
 

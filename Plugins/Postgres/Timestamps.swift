@@ -26,7 +26,7 @@ enum Timestamps {
 
     /// Microseconds since the epoch of `YYYY-MM-DD[ HH:MM:SS[.ffffff]][+HH[:MM]]`,
     /// or nil for anything else (infinity, BC dates).
-    static func microseconds(_ text: UnsafeRawBufferPointer) -> Int64? {
+    static func microseconds(_ text: UnsafeRawBufferPointer, applyOffset: Bool = true) -> Int64? {
         var index = 0
         func number(_ maxDigits: Int) -> Int? {
             var value = 0
@@ -68,7 +68,7 @@ enum Timestamps {
             var offset = offsetHours * 3600
             if skip(UInt8(ascii: ":")) { offset += (number(2) ?? 0) * 60 }
             if skip(UInt8(ascii: ":")) { offset += number(2) ?? 0 }
-            micros -= sign * Int64(offset) * 1_000_000
+            if applyOffset { micros -= sign * Int64(offset) * 1_000_000 }
         } else if skip(UInt8(ascii: "Z")) {
         }
         return index == text.count ? micros : nil

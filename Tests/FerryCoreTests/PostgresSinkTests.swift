@@ -88,8 +88,8 @@ struct PostgresSinkTests {
         #expect(try pg.difference(source, target) == 0)
     }
 
-    @Test("rows the server refuses are dead-lettered with its reason; the rest of the batch lands")
-    func rejects() throws {
+    @Test("rows the server refuses are dead-lettered with its reason; the rest of the batch lands", arguments: ["binary", "text"])
+    func rejects(format: String) throws {
         let target = PostgresFixture.name("rej_dst")
         try pg.sql("CREATE TABLE \(target) (id int PRIMARY KEY, qty int NOT NULL CHECK (qty >= 0), label varchar(5))")
         var lines: [String] = []
@@ -109,7 +109,7 @@ struct PostgresSinkTests {
         let report = try pg.run(
             """
             source: {plugin: file, config: {path: \(input)}}
-            sink: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(target), key: [id]}}
+            sink: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(target), key: [id], copy_format: \(format)}}
             batch_size: 40
             """, deadLetters: deadLetters)
         #expect(report.statistics.deadLettered == 5)
@@ -119,9 +119,73 @@ struct PostgresSinkTests {
         let dead = try String(contentsOfFile: deadLetters, encoding: .utf8)
         #expect(dead.contains("violates check constraint"))
         #expect(dead.contains("value too long"))
-        #expect(dead.contains("invalid input syntax for type integer"))
+        // Text COPY leaves the string to the server; binary COPY parses it in the plugin.
+        #expect(dead.contains(format == "text" ? "invalid input syntax for type integer" : "'many' is not an integer"))
         #expect(dead.contains("field 'qty'"))
         #expect(dead.contains("field 'colour' has no column"))
+    }
+
+    @Test("BSON values of other shapes land exactly: dates, decimal128, ISO strings, doubles into numeric, uuid text", arguments: ["binary", "text"])
+    func bsonIntoTypedColumns(format: String) throws {
+        let target = PostgresFixture.name("shapes_dst")
+        try pg.sql("CREATE TABLE \(target) (id int PRIMARY KEY, n numeric(12,4), f float8, tz timestamptz, ts timestamp, d date, u uuid, b bool, ia int8[], na numeric[], t text)")
+        let lines = [
+            #"{"id": 1, "n": {"$numberDecimal": "1E+3"}, "f": 7, "tz": {"$date": "2024-05-06T07:08:09.123Z"}, "ts": "2024-05-06T07:08:09.654321+02:00", "d": {"$date": "2024-02-29T00:00:00Z"}, "u": "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "b": "true", "ia": [1, {"$numberLong": "9007199254740993"}], "na": [{"$numberDecimal": "-0.0001"}, 2.5, null], "t": 42}"#,
+            #"{"id": 2, "n": 0.1, "f": {"$numberDecimal": "2.5"}, "tz": "2024-05-06 07:08:09.000001+00", "ts": {"$date": "1969-12-31T23:59:59.999Z"}, "d": "2024-03-01", "u": {"$binary": {"base64": "oO68mZwLTvi7bWu5vTgKEQ==", "subType": "04"}}, "b": false, "ia": [], "na": [], "t": {"$oid": "650000000000000000000001"}}"#,
+            #"{"id": 3, "n": "-12345678.9", "f": "NaN", "tz": "2024-05-06T09:08:09+02:00"}"#,
+        ]
+        let input = "\(pg.work)/\(target).jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let report = try pg.run(
+            """
+            source: {plugin: file, config: {path: \(input)}}
+            sink: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(target), key: [id], copy_format: \(format)}}
+            """)
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        #expect(report.statistics.deadLettered == 0)
+        let rows = try pg.sql("SELECT id, n::text, f::text, tz::text, ts::text, d::text, u::text, b::text, ia::text, na::text, t FROM \(target) ORDER BY id")
+        #expect(rows.count == 3)
+        #expect(rows[0] == ["1", "1000.0000", "7", "2024-05-06 07:08:09.123+00", "2024-05-06 07:08:09.654321", "2024-02-29", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "true", "{1,9007199254740993}", "{-0.0001,2.5,NULL}", "42"])
+        #expect(rows[1] == ["2", "0.1000", "2.5", "2024-05-06 07:08:09.000001+00", "1969-12-31 23:59:59.999", "2024-03-01", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "false", "{}", "{}", "650000000000000000000001"])
+        #expect(rows[2] == ["3", "-12345678.9000", "NaN", "2024-05-06 07:08:09+00", nil, nil, nil, nil, nil, nil, nil])
+    }
+
+    @Test("numeric keeps its exact digits and scale from strings, decimal128 and exponents", arguments: ["binary", "text"])
+    func numericExact(format: String) throws {
+        let target = PostgresFixture.name("num_dst")
+        try pg.sql("CREATE TABLE \(target) (id int PRIMARY KEY, n numeric)")
+        let values = [
+            #""000123.4500""#, #""0.05E+2""#, #""1E-3""#, #""-0.000""#, #"{"$numberDecimal": "1.000E+5"}"#, #"{"$numberDecimal": "-98765432109876543210.0123456789"}"#,
+            #""12345678901234567890123456789012345678.9""#, #""NaN""#, #""-Infinity""#, "7", #"{"$numberLong": "-9007199254740993"}"#, "0.1",
+        ]
+        let expected = ["123.4500", "5", "0.001", "0.000", "100000", "-98765432109876543210.0123456789",
+                        "12345678901234567890123456789012345678.9", "NaN", "-Infinity", "7", "-9007199254740993", "0.1"]
+        let input = "\(pg.work)/\(target).jsonl"
+        try (values.enumerated().map { #"{"id": \#($0.offset), "n": \#($0.element)}"# }.joined(separator: "\n") + "\n")
+            .write(toFile: input, atomically: true, encoding: .utf8)
+        let report = try pg.run(
+            """
+            source: {plugin: file, config: {path: \(input)}}
+            sink: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(target), key: [id], copy_format: \(format)}}
+            """)
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        #expect(try pg.sql("SELECT n::text FROM \(target) ORDER BY id").map { $0[0] ?? "NULL" } == expected)
+    }
+
+    @Test("a domain column maps as its base type, and its check still rejects")
+    func domainColumn() throws {
+        let source = PostgresFixture.name("dom_src"), target = PostgresFixture.name("dom_dst"), domain = PostgresFixture.name("posint")
+        try pg.sql(
+            """
+            CREATE DOMAIN \(domain) AS int CHECK (VALUE > 0);
+            CREATE TABLE \(source) (id int PRIMARY KEY, qty int); INSERT INTO \(source) VALUES (1, 5), (2, -5), (3, 7);
+            CREATE TABLE \(target) (id \(domain) PRIMARY KEY, qty \(domain));
+            """)
+        let report = try pg.run(pg.copyPipeline(from: source, to: target))
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        #expect(report.statistics.inserted == 2)
+        #expect(report.statistics.deadLettered == 1)
+        #expect(try pg.sql("SELECT id::text, qty::text FROM \(target) ORDER BY id") == [["1", "5"], ["3", "7"]])
     }
 
     @Test("dry-run preview counts inserts, updates and unchanged rows and changes nothing")

@@ -26,11 +26,11 @@ struct PostgresSourceTests {
          '2262-04-11 23:47:16.854775+00', '00000000-0000-0000-0000-000000000000', '[]', '{}', '\\x', '{}', '{}', '2024-01-01')
         """
 
-    @Test("every type survives PostgreSQL → PostgreSQL exactly (numeric digits, microseconds, unicode, NULLs)")
-    func roundTripEveryType() throws {
+    @Test("every type survives PostgreSQL → PostgreSQL exactly (numeric digits, microseconds, unicode, NULLs)", arguments: ["binary", "text"])
+    func roundTripEveryType(format: String) throws {
         let source = PostgresFixture.name("types_src"), target = PostgresFixture.name("types_dst")
         try pg.sql("CREATE TABLE \(source) (\(Self.allTypes)); INSERT INTO \(source) VALUES \(Self.allValues); CREATE TABLE \(target) (\(Self.allTypes))")
-        let report = try pg.run(pg.copyPipeline(from: source, to: target))
+        let report = try pg.run(pg.copyPipeline(from: source, to: target, sinkExtra: ", copy_format: \(format)"))
         #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
         #expect(report.statistics.inserted == 3)
         // json has no equality operator: compare it as text (written compact in the source).
@@ -191,6 +191,19 @@ struct PostgresSourceTests {
         let message = try #require(refused.failureMessage)
         #expect(message.contains("saved state is for public.\(a)"))
         #expect(message.contains("reset"))
+
+        // Two different queries: the position of one is not reused for the other.
+        func queryYAML(_ query: String) -> String {
+            """
+            name: shared_query_state
+            source: {plugin: postgres, config: {dsn: "\(pg.dsn)", query: "\(query)", key: [id], cursor: updated_at}}
+            sink: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(target), key: [id]}}
+            mode: incremental
+            """
+        }
+        #expect(try pg.run(queryYAML("SELECT id, updated_at FROM \(a)"), store: store).outcome == .completed)
+        let otherQuery = try pg.run(queryYAML("SELECT id, updated_at FROM \(a) WHERE id > 0"), store: store)
+        #expect(try #require(otherQuery.failureMessage).contains("saved state is for query"))
     }
 
     @Test("shards: the slices of 3 readers are disjoint and together are the table")
