@@ -8,6 +8,8 @@
  *   mongo_drain drain URI DB COLL      find({}) sorted by _id (the query the
  *                                      plugin runs for a full read) and walk
  *                                      every document: the source's own limit
+ *   mongo_drain count URI DB COLL      time estimatedDocumentCount (what the
+ *                                      plugin's estimate costs on this server)
  *   mongo_drain touch URI DB COLL P    set updatedAt to now on every P-th
  *                                      document (n % P == 0)
  *
@@ -135,6 +137,15 @@ static int drain(mongoc_collection_t *collection) {
     return 0;
 }
 
+static int count(mongoc_collection_t *collection) {
+    bson_error_t error;
+    double started = now();
+    int64_t docs = mongoc_collection_estimated_document_count(collection, NULL, NULL, NULL, &error);
+    if (docs < 0) return fail("estimatedDocumentCount", &error);
+    printf("docs=%lld seconds=%.3f\n", (long long)docs, now() - started);
+    return 0;
+}
+
 static int touch(mongoc_collection_t *collection, int64_t every) {
     bson_t filter = BSON_INITIALIZER, mod, update = BSON_INITIALIZER, set, reply;
     BSON_APPEND_DOCUMENT_BEGIN(&filter, "n", &mod);
@@ -159,7 +170,7 @@ static int touch(mongoc_collection_t *collection, int64_t every) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: mongo_drain seed|drain|touch URI DB COLL [N|P]\n");
+        fprintf(stderr, "usage: mongo_drain seed|drain|count|touch URI DB COLL [N|P]\n");
         return 1;
     }
     mongoc_init();
@@ -171,6 +182,7 @@ int main(int argc, char **argv) {
     int rc;
     if (strcmp(argv[1], "seed") == 0 && argc > 5) rc = seed(collection, atoll(argv[5]));
     else if (strcmp(argv[1], "drain") == 0) rc = drain(collection);
+    else if (strcmp(argv[1], "count") == 0) rc = count(collection);
     else if (strcmp(argv[1], "touch") == 0 && argc > 5) rc = touch(collection, atoll(argv[5]));
     else rc = fail("unknown mode or missing argument", NULL);
     mongoc_collection_destroy(collection);
