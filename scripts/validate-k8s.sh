@@ -44,4 +44,5 @@ if [ "$installed" != "$KUBERNETES_VALIDATE_VERSION" ]; then
         || die "pip could not install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
 fi
 
+export PYTHONDONTWRITEBYTECODE=1
 exec "$FERRY_VENV/bin/python" "$REPO_ROOT/scripts/k8s/validate_k8s.py" --repo "$REPO_ROOT"

@@ -10,7 +10,9 @@ Exit 0 only if every check passed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,8 +70,24 @@ def schema_errors(obj: dict) -> str | None:
         return f"no schema for {obj.get('apiVersion')} {obj.get('kind')} in Kubernetes {KUBERNETES_VERSION}: {error}"
 
 
-def kubectl_render(directory: str) -> list[dict] | None:
+def kubectl_kustomize_version() -> tuple[str | None, str]:
+    """(kubectl, why not) — kubectl only if its kustomize is v4 or later (older ones lack `patches:`)."""
     kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return None, "kubectl not installed"
+    output = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True, check=False)
+    try:
+        version = json.loads(output.stdout).get("kustomizeVersion", "")
+    except json.JSONDecodeError:
+        version = ""
+    major = re.match(r"v(\d+)\.", version)
+    if not major or int(major.group(1)) < 4:
+        return None, f"kubectl's kustomize is {version or 'unknown'}, older than v4"
+    return kubectl, ""
+
+
+def kubectl_render(directory: str) -> list[dict] | None:
+    kubectl, _ = kubectl_kustomize_version()
     if kubectl is None:
         return None
     output = subprocess.run([kubectl, "kustomize", directory], capture_output=True, text=True, check=False)
@@ -129,7 +147,7 @@ def validate_repo(repo: str, results: Results) -> dict[str, list[dict]]:
             results.fail(str(error))
             continue
         if theirs is None:
-            print(f"note  {relative}: kubectl not installed, the cross-check with kubectl kustomize is not run")
+            print(f"note  {relative}: {kubectl_kustomize_version()[1]}: the cross-check with kubectl kustomize is not run")
         else:
             difference = compare_renders(objects, theirs)
             results.check(difference is None, f"{relative}: same objects as kubectl kustomize", difference or "")
