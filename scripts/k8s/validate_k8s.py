@@ -23,6 +23,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import consistency  # noqa: E402
+import ferry_checks  # noqa: E402
 from kustomize_lite import KustomizeError, describe, load_documents, object_id, render  # noqa: E402
 
 # The Kubernetes version the manifests must be valid for (kubernetes-validate's
@@ -163,6 +164,7 @@ def validate_repo(repo: str, results: Results) -> dict[str, list[dict]]:
 
     if all(k in renders for k in KUSTOMIZATIONS):
         consistency.check_all(repo, renders, DEPLOYABLE, "k8s/jobs/backfill", results)
+        ferry_checks.check_with_ferry(repo, renders, DEPLOYABLE, "k8s/jobs/backfill", results)
     return renders
 
 
