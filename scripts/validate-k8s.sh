@@ -15,7 +15,8 @@
 #   4. self-check: known-bad fixtures (scripts/k8s/fixtures/) must be refused
 #
 # Exit code: 0 only if every check passed. Needs no cluster and no network
-# beyond PyPI the first time (kubernetes-validate into the venv).
+# beyond PyPI the first time (kubernetes-validate and dockerfile into
+# the venv).
 #
 # Environment:
 #   FERRY_VENV   Python virtualenv (default: <repo>/.venv, as scripts/setup.sh)
@@ -25,8 +26,9 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FERRY_VENV="${FERRY_VENV:-$REPO_ROOT/.venv}"
 FERRY_PYTHON="${FERRY_PYTHON:-python3}"
-# Pinned: its schemas (and so what passes) change between releases.
-KUBERNETES_VALIDATE_VERSION=1.37.0
+# Pinned: what passes changes with their releases. kubernetes-validate carries
+# the Kubernetes schemas; dockerfile is BuildKit's own Containerfile parser.
+PYTHON_PACKAGES=(kubernetes-validate==1.37.0 dockerfile==3.4.0)
 
 log() { printf 'validate-k8s: %s\n' "$*" >&2; }
 die() { printf 'validate-k8s: error: %s\n' "$*" >&2; exit 1; }
@@ -37,12 +39,15 @@ if [ ! -x "$FERRY_VENV/bin/python" ]; then
     [ -e "$FERRY_VENV/.gitignore" ] || printf '*\n' >"$FERRY_VENV/.gitignore"
 fi
 
-installed="$("$FERRY_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))' 2>/dev/null || true)"
-if [ "$installed" != "$KUBERNETES_VALIDATE_VERSION" ]; then
-    log "kubernetes-validate: installing $KUBERNETES_VALIDATE_VERSION from PyPI${installed:+ (had $installed)}"
-    "$FERRY_VENV/bin/python" -m pip install --quiet "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
-        || die "pip could not install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
-fi
+for requirement in "${PYTHON_PACKAGES[@]}"; do
+    name="${requirement%%==*}"
+    wanted="${requirement#*==}"
+    installed="$("$FERRY_VENV/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$name" 2>/dev/null || true)"
+    if [ "$installed" != "$wanted" ]; then
+        log "$name: installing $wanted from PyPI${installed:+ (had $installed)}"
+        "$FERRY_VENV/bin/python" -m pip install --quiet "$requirement" || die "pip could not install $requirement"
+    fi
+done
 
 export PYTHONDONTWRITEBYTECODE=1
 exec "$FERRY_VENV/bin/python" "$REPO_ROOT/scripts/k8s/validate_k8s.py" --repo "$REPO_ROOT"

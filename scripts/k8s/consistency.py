@@ -10,6 +10,7 @@ import os
 import posixpath
 import re
 
+import dockerfile
 import yaml
 
 from kustomize_lite import load_documents
@@ -17,6 +18,8 @@ from kustomize_lite import load_documents
 # What ferry serve assumes when the daemon file says nothing (Sources/FerryServer/DaemonConfig.swift).
 DAEMON_DEFAULTS = {"listen": "127.0.0.1:8080", "grace_period_seconds": 25, "readiness_timeout_seconds": 5,
                    "api_token_env": "FERRY_API_TOKEN"}
+CONTAINERFILE_INSTRUCTIONS = {"ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+                              "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}
 WRITABLE_MOUNTS = {"/var/lib/ferry", "/tmp"}
 SECRET_LIKE = re.compile(r"DSN|URI|TOKEN|PASSWORD|SECRET|KEY", re.IGNORECASE)
 DATABASE_PORTS = {5432, 27017}
@@ -49,19 +52,44 @@ def files_reached(repo: str, kustomizations: list[str]) -> set[str]:
 # ---- the Containerfile and Package.swift -------------------------------------
 
 def containerfile_facts(repo: str) -> dict:
-    text = open(os.path.join(repo, "Containerfile"), encoding="utf-8").read()
-    # Join continuation lines so each instruction is one line.
-    text = re.sub(r"\\\n", " ", text)
-    facts: dict = {"text": text}
-    uid = re.search(r"^ARG FERRY_UID=(\d+)", text, re.MULTILINE)
-    facts["uid"] = int(uid.group(1)) if uid else None
-    user = re.search(r"^USER (\d+)(?::(\d+))?\s*$", text, re.MULTILINE)
-    facts["user"] = int(user.group(1)) if user else None
-    facts["expose"] = [int(p) for p in re.findall(r"^EXPOSE (\d+)", text, re.MULTILINE)]
-    plugins = re.search(r'^ARG FERRY_PLUGINS="([^"]*)"', text, re.MULTILINE)
-    facts["plugins"] = plugins.group(1).split() if plugins else []
-    plugin_path = re.search(r"FERRY_PLUGIN_PATH=(\S+)", text)
-    facts["plugin_path"] = plugin_path.group(1) if plugin_path else None
+    """What k8s/ depends on in the Containerfile, read with BuildKit's own parser (a syntax error fails)."""
+    instructions = dockerfile.parse_file(os.path.join(repo, "Containerfile"))
+    stages: list[list] = []
+    arguments: dict[str, str] = {}
+    for instruction in instructions:
+        if instruction.cmd == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append(instruction)
+        if instruction.cmd == "ARG":
+            name, _, value = instruction.value[0].partition("=")
+            arguments[name] = value.strip('"')
+
+    def expand(text: str) -> str:
+        return re.sub(r"\$\{(\w+)\}", lambda m: arguments.get(m.group(1), m.group(0)), text)
+
+    runtime = stages[-1] if stages else []
+    facts: dict = {
+        "build_image": expand(stages[0][0].value[0]) if stages else "",
+        "runtime_image": runtime[0].value[0] if runtime else "",
+        "runtime_runs": " ".join(i.value[0] for i in runtime if i.cmd == "RUN"),
+        "build_runs": " ".join(i.value[0] for s in stages[:-1] for i in s if i.cmd == "RUN"),
+        "copies_from_build": [i.value for i in runtime if i.cmd == "COPY" and "--from=build" in i.flags],
+        "uid": int(arguments["FERRY_UID"]) if arguments.get("FERRY_UID", "").isdigit() else None,
+        "expose": [int(v.split("/")[0]) for i in runtime if i.cmd == "EXPOSE" for v in i.value],
+        "plugins": arguments.get("FERRY_PLUGINS", "").split(),
+        "entrypoint": [list(i.value) for i in runtime if i.cmd == "ENTRYPOINT"],
+        "env": {},
+        "user": None,
+        "unknown": [f"line {i.start_line}: {i.original}" for i in instructions if i.cmd not in CONTAINERFILE_INSTRUCTIONS],
+    }
+    for instruction in runtime:
+        if instruction.cmd == "ENV":
+            values = list(instruction.value)
+            facts["env"].update(zip(values[::2], values[1::2]))
+        if instruction.cmd == "USER":
+            user = expand(instruction.value[0]).split(":")[0]
+            facts["user"] = int(user) if user.isdigit() else user
     return facts
 
 
@@ -71,24 +99,41 @@ def package_dynamic_products(repo: str) -> list[str]:
 
 
 def check_containerfile(repo: str, facts: dict, daemon_port: int | None, results) -> None:
+    results.check(not facts["unknown"], "Containerfile: every instruction is a known one", "; ".join(facts["unknown"]))
+    results.check(facts["build_image"].startswith("swift:6.3"), "Containerfile: builds with a Swift 6.3 image",
+                  facts["build_image"])
+    results.check(facts["runtime_image"] == "debian:bookworm-slim", "Containerfile: runtime stage is debian:bookworm-slim",
+                  facts["runtime_image"])
     results.check(facts["uid"] is not None and facts["uid"] == facts["user"] and facts["uid"] != 0,
                   "Containerfile: runs as its fixed non-root UID (ARG FERRY_UID = USER)",
                   f"FERRY_UID {facts['uid']}, USER {facts['user']}")
     results.check(daemon_port is not None and facts["expose"] == [daemon_port],
                   "Containerfile: EXPOSEs the daemon's port", f"EXPOSE {facts['expose']}, daemon {daemon_port}")
+    results.check(facts["entrypoint"] == [["/usr/local/bin/ferry"]], "Containerfile: ENTRYPOINT is ferry",
+                  str(facts["entrypoint"]))
     products = package_dynamic_products(repo)
     missing = [p for p in products if p not in facts["plugins"]]
     results.check(bool(products) and not missing, "Containerfile: builds and ships every plugin product in Package.swift",
                   f"missing {missing}")
-    results.check(facts["plugin_path"] == "/usr/local/lib/ferry/plugins",
-                  "Containerfile: FERRY_PLUGIN_PATH is where the plugins are installed", str(facts["plugin_path"]))
+    results.check("swift build -c release" in facts["build_runs"] and "plugin test" in facts["build_runs"],
+                  "Containerfile: release build, then `ferry plugin test` on each plugin")
+    results.check(facts["env"].get("FERRY_PLUGIN_PATH") == "/usr/local/lib/ferry/plugins",
+                  "Containerfile: FERRY_PLUGIN_PATH is where the plugins are installed", str(facts["env"]))
     for package in ("libpq5", "libmongoc-1.0-0", "libbson-1.0-0", "libpcre2-8-0", "ca-certificates", "tzdata"):
-        results.check(re.search(rf"\b{re.escape(package)}\b", facts["text"]) is not None,
-                      f"Containerfile: runtime installs {package}")
-    results.check("/usr/lib/swift/linux/*.so" in facts["text"], "Containerfile: copies the Swift runtime libraries")
+        results.check(re.search(rf"(^|\s){re.escape(package)}(\s|$)", facts["runtime_runs"]) is not None,
+                      f"Containerfile: runtime stage installs {package}")
+    results.check("/usr/lib/swift/linux/*.so" in facts["build_runs"] and ["/out/", "/"] in
+                  [list(c) for c in facts["copies_from_build"]],
+                  "Containerfile: copies the Swift runtime libraries into the runtime stage")
     ignore = open(os.path.join(repo, ".containerignore"), encoding="utf-8").read().split()
     for entry in (".build", ".venv", ".ferry-test"):
         results.check(entry in ignore or f"{entry}/" in ignore, f".containerignore: excludes {entry}")
+
+
+def check_entrypoint(obj: dict, facts: dict, results, label: str) -> None:
+    container = pod_spec(obj)["containers"][0]
+    results.check(container.get("command") in (None, *facts["entrypoint"]),
+                  f"{label}: {obj['kind']}/{obj['metadata']['name']} runs the image's ferry", str(container.get("command")))
 
 
 # ---- pods -------------------------------------------------------------------
@@ -238,6 +283,7 @@ def check_daemon_pod(objects: list[dict], results, label: str, facts: dict) -> i
         results.check(any(v["name"] == token_env for v in container.get("env") or []),
                       f"{label}: the API token {token_env} is set")
 
+    check_entrypoint(deployment, facts, results, label)
     results.check(deployment["spec"].get("replicas") == 1 and deployment["spec"]["strategy"]["type"] == "Recreate",
                   f"{label}: one replica, Recreate (a schedule fires once)")
     check_pod_security(deployment, facts["uid"], results, label)
@@ -324,6 +370,7 @@ def check_job(objects: list[dict], daemon_objects: list[dict], results, label: s
     policy = find(daemon_objects, "NetworkPolicy")
     results.check(bool(policy) and selects(policy[0]["spec"]["podSelector"], pod_labels(job)),
                   f"{label}: the daemon's NetworkPolicy covers the Job's pods")
+    check_entrypoint(job, facts, results, label)
     check_pod_security(job, facts["uid"], results, label)
 
 
