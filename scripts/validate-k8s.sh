@@ -24,30 +24,7 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-FERRY_VENV="${FERRY_VENV:-$REPO_ROOT/.venv}"
-FERRY_PYTHON="${FERRY_PYTHON:-python3}"
-# Pinned: what passes changes with their releases. kubernetes-validate carries
-# the Kubernetes schemas; dockerfile is BuildKit's own Containerfile parser.
-PYTHON_PACKAGES=(kubernetes-validate==1.37.0 dockerfile==3.4.0)
+# shellcheck source=k8s/python-env.sh
+. "$REPO_ROOT/scripts/k8s/python-env.sh"
 
-log() { printf 'validate-k8s: %s\n' "$*" >&2; }
-die() { printf 'validate-k8s: error: %s\n' "$*" >&2; exit 1; }
-
-if [ ! -x "$FERRY_VENV/bin/python" ]; then
-    log "venv: creating $FERRY_VENV"
-    "$FERRY_PYTHON" -m venv "$FERRY_VENV" || die "cannot create a virtualenv with $FERRY_PYTHON"
-    [ -e "$FERRY_VENV/.gitignore" ] || printf '*\n' >"$FERRY_VENV/.gitignore"
-fi
-
-for requirement in "${PYTHON_PACKAGES[@]}"; do
-    name="${requirement%%==*}"
-    wanted="${requirement#*==}"
-    installed="$("$FERRY_VENV/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$name" 2>/dev/null || true)"
-    if [ "$installed" != "$wanted" ]; then
-        log "$name: installing $wanted from PyPI${installed:+ (had $installed)}"
-        "$FERRY_VENV/bin/python" -m pip install --quiet "$requirement" || die "pip could not install $requirement"
-    fi
-done
-
-export PYTHONDONTWRITEBYTECODE=1
 exec "$FERRY_VENV/bin/python" "$REPO_ROOT/scripts/k8s/validate_k8s.py" --repo "$REPO_ROOT"

@@ -24,6 +24,18 @@ PLACEHOLDER_ENV = {
 }
 
 
+# The products that provide the plugins the shop pipelines use.
+PLUGIN_PRODUCTS = {"mongo": "FerryMongo", "postgres": "FerryPostgres", "map": "FerryMap"}
+
+
+def missing_plugins(repo: str, ferry: str, needed: set[str]) -> tuple[set[str], set[str]]:
+    """(not built though Package.swift declares them, not declared in this tree at all)."""
+    absent = needed - installed_plugins(ferry)
+    declared = set(consistency.package_dynamic_products(repo))
+    undeclared = {name for name in absent if PLUGIN_PRODUCTS.get(name) not in declared}
+    return absent - undeclared, undeclared
+
+
 def find_ferry(repo: str) -> str | None:
     candidates = [os.environ.get("FERRY_EXECUTABLE", "")]
     candidates += [os.path.join(repo, ".build", configuration, "ferry") for configuration in ("debug", "release")]
@@ -67,9 +79,12 @@ def check_with_ferry(repo: str, renders: dict[str, list[dict]], deployables: lis
     needed = set()
     for text in files.values():
         needed |= set(re.findall(r"^\s*plugin:\s*([\w-]+)", text, re.MULTILINE))
-    missing = needed - installed_plugins(ferry)
-    if missing:
-        print(f"note  plugins {', '.join(sorted(missing))} are not built beside {ferry}: "
+    unbuilt, undeclared = missing_plugins(repo, ferry, needed)
+    if not results.check(not unbuilt, f"{deployable}: the pipelines' plugins are built beside {ferry}",
+                         f"{', '.join(sorted(unbuilt))} missing: build every product (swift build)"):
+        return
+    if undeclared:
+        print(f"note  plugins {', '.join(sorted(undeclared))} are not in this tree's Package.swift: "
               "`ferry validate` of the ConfigMap's daemon file is not run")
         return
     args = consistency.pod_spec(deployment)["containers"][0]["args"]
