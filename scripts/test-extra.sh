@@ -12,6 +12,7 @@ run() {
 }
 
 run scripts/validate-k8s.sh
+run scripts/smoke-k8s.sh
 
 if [ "${#failed[@]}" -ne 0 ]; then
     printf 'test-extra: failed: %s\n' "${failed[@]}" >&2
