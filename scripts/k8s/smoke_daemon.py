@@ -234,7 +234,7 @@ def smoke(repo: str, results: Results) -> None:
         if daemon is not None and daemon.poll() is None:
             daemon.kill()
             daemon.wait()
-        psql(pg_dsn, f"DROP DATABASE IF EXISTS {database}")
+        psql(pg_dsn, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         try:
             import pymongo
             client = pymongo.MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
