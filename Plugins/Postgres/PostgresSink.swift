@@ -75,6 +75,20 @@ final class PostgresSink: SinkPlugin {
     private func prepareTable(_ connection: PGConnection) throws {
         guard columns.isEmpty else { return }
         var found = try settings.tableColumns(connection)
+        if found == nil, createDefinitions != nil {
+            // Several sink instances (one per worker) may all find the table
+            // missing; concurrent CREATEs collide in pg_type. One creates it
+            // under a transaction-scoped lock; the others wait, then see it.
+            _ = try connection.exec(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", ["ferry.create_table:" + target], "lock for create table \(settings.tableLabel)")
+            // Scanning pg_class itself (not to_regclass, which answers from the
+            // session's catalog cache) sees a table another instance created
+            // and committed while we waited, and refreshes that cache.
+            let created = try connection.exec(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                [settings.schema, settings.table], "look up table \(settings.tableLabel)")
+            if created.value(0, 0) != "0" { found = try settings.tableColumns(connection) }
+        }
         if found == nil, let definitions = createDefinitions {
             var parts: [String] = []
             for definition in definitions {

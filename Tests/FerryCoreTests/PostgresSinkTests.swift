@@ -216,4 +216,19 @@ struct PostgresSinkTests {
         #expect(try pg.difference(source, target) == 0)
         #expect(try pg.int("SELECT count(*) FROM pg_index WHERE indrelid = '\(target)'::regclass AND indisprimary") == 1)
     }
+
+    @Test("create_table with several workers: one creates the table, the others wait and use it (no catalog collision)")
+    func createTableWithWorkers() throws {
+        for attempt in 0..<3 {
+            let source = PostgresFixture.name("ctw_src"), target = PostgresFixture.name("ctw_dst")
+            try makeTables(source, target, rows: 2000)
+            try pg.sql("DROP TABLE \(target)")
+            let report = try pg.run(
+                pg.copyPipeline(
+                    from: source, to: target, sinkExtra: #", create_table: ["id int", "name text", "price numeric(10,2)", "tags text[]", "doc jsonb"]"#,
+                    batch: 50, extra: "workers: 4"))
+            #expect(report.outcome == .completed, "attempt \(attempt): \(report.failureMessage ?? "")")
+            #expect(try pg.difference(source, target) == 0)
+        }
+    }
 }
