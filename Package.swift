@@ -38,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // The ABI: the only thing a plugin must see.
@@ -78,10 +79,21 @@ let package = Package(
             dependencies: ["FerryCore", "FerryPluginKit", "CFerryPlugin"],
             swiftSettings: swiftSettings),
         // `ferry serve`: HTTP API, schedules, metrics, graceful shutdown.
+        // Checkpoints and run locks shared by replicas, in PostgreSQL. PostgresNIO
+        // (pure Swift), so the engine and CLI never link libpq: only the
+        // PostgreSQL plugin does.
+        .target(
+            name: "FerryPostgresStore",
+            dependencies: [
+                "FerryCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "FerryServer",
             dependencies: [
-                "FerryCore",
+                "FerryCore", "FerryPostgresStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "ferry",
             dependencies: [
-                "FerryCore", "FerryPluginTesting", "FerryServer",
+                "FerryCore", "FerryPluginTesting", "FerryServer", "FerryPostgresStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -131,7 +143,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FerryCoreTests",
-            dependencies: ["FerryCore", "FerryPluginKit", "FerryPluginTesting", "FerryServer", "CFerryPlugin"],
+            dependencies: ["FerryCore", "FerryPluginKit", "FerryPluginTesting", "FerryServer", "FerryPostgresStore", "CFerryPlugin"],
             swiftSettings: swiftSettings),
     ]
 )

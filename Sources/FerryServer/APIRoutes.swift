@@ -100,6 +100,10 @@ public enum APIRoutes {
                 return json(.conflict, .object([
                     "error": .string("pipeline '\(name)' is already running"), "runId": .string(runID), "href": .string("/runs/\(runID)"),
                 ]))
+            } catch .runningElsewhere {
+                return json(.conflict, .object(["error": .string("pipeline '\(name)' is running on another replica")]))
+            } catch .coordinationFailed(let reason) {
+                return problem(.serviceUnavailable, "cannot start '\(name)': \(reason)")
             } catch .shuttingDown {
                 return problem(.serviceUnavailable, "the daemon is shutting down")
             }

@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPostgresStore
 import Foundation
 
 /// The daemon file `ferry serve --config` reads: where to listen, which
@@ -12,6 +13,8 @@ import Foundation
 ///     timezone: Europe/Berlin             # default UTC
 ///   - dir: pipelines/manual/              # every *.yaml in it, no schedule
 /// state_dir: /var/lib/ferry/state         # default: $FERRY_STATE_DIR, else .ferry/ beside each pipeline
+/// state_store: ${FERRY_STATE_DSN}          # PostgreSQL instead: shared checkpoints + run locks for replicas
+/// replica_id: ${POD_NAME}                  # default: hostname-pid; recorded with each schedule tick claimed
 /// plugins: [/opt/ferry/plugins]           # default: $FERRY_PLUGIN_PATH, else beside the executable
 /// api_token_env: FERRY_API_TOKEN          # default
 /// api_token_file: /var/run/secrets/ferry/token
@@ -31,6 +34,9 @@ public struct DaemonConfig: Sendable {
     public var port = 8080
     public var pipelines: [PipelineEntry] = []
     public var stateDirectory: String?
+    /// A PostgreSQL DSN: checkpoints in a table, and runs coordinated across replicas.
+    public var stateStore: String?
+    public var replicaID = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
     public var pluginDirectories: [String] = []
     public var tokenEnvironmentVariable = "FERRY_API_TOKEN"
     public var tokenFile: String?
@@ -39,7 +45,7 @@ public struct DaemonConfig: Sendable {
     public var runHistory = 200
 
     static let keys: Set<String> = [
-        "listen", "pipelines", "state_dir", "plugins", "api_token_env", "api_token_file", "grace_period_seconds",
+        "listen", "pipelines", "state_dir", "state_store", "replica_id", "plugins", "api_token_env", "api_token_file", "grace_period_seconds",
         "readiness_timeout_seconds", "run_history",
     ]
 
@@ -50,14 +56,16 @@ public struct DaemonConfig: Sendable {
         return keys.contains("pipelines") && !keys.contains("source") && !keys.contains("sink")
     }
 
-    public static func load(path: String) throws(ConfigErrors) -> DaemonConfig {
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigErrors) -> DaemonConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigErrors(errors: [ConfigError(file: path, "cannot read the daemon file")])
         }
-        return try parse(yaml: String(decoding: data, as: UTF8.self), file: path)
+        return try parse(yaml: String(decoding: data, as: UTF8.self), file: path, environment: environment)
     }
 
-    public static func parse(yaml: String, file: String) throws(ConfigErrors) -> DaemonConfig {
+    public static func parse(
+        yaml: String, file: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigErrors) -> DaemonConfig {
         var config = DaemonConfig(file: file)
         var errors: [ConfigError] = []
         func fail(_ line: Int?, _ field: String?, _ message: String) {
@@ -142,6 +150,29 @@ public struct DaemonConfig: Sendable {
                 }
             case "state_dir":
                 if let text = value.stringValue { config.stateDirectory = resolve(text) } else { fail(value.line, key, "expected a path") }
+            case "state_store":
+                // `${VAR}` is read from the environment, so the DSN (and its password) stays in a Secret.
+                guard let text = value.stringValue else {
+                    fail(value.line, key, "expected a PostgreSQL DSN, e.g. ${FERRY_STATE_DSN}")
+                    continue
+                }
+                do {
+                    let expanded = try Interpolation(environment: environment).expand(text)
+                    guard PostgresDSN.looksLikeDSN(expanded) else {
+                        fail(value.line, key, "expected a PostgreSQL DSN (postgresql://… or host=… dbname=…); checkpoint files go in state_dir")
+                        continue
+                    }
+                    _ = try PostgresDSN(parsing: expanded)
+                    config.stateStore = expanded
+                } catch {
+                    fail(value.line, key, "\(error)")
+                }
+            case "replica_id":
+                do {
+                    if let text = value.stringValue { config.replicaID = try Interpolation(environment: environment).expand(text) }
+                } catch {
+                    fail(value.line, key, "\(error)")
+                }
             case "plugins":
                 switch value {
                 case .scalar(let text, _, _): config.pluginDirectories = [resolve(text)]
@@ -169,7 +200,10 @@ public struct DaemonConfig: Sendable {
 
     /// The API token: the environment variable, else the token file. Nil: POSTs are refused.
     public func apiToken(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String? {
-        if let token = environment[tokenEnvironmentVariable], !token.isEmpty { return token }
+        // A token pasted into a Secret often ends in a newline; a client never sends one.
+        if let token = environment[tokenEnvironmentVariable]?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty {
+            return token
+        }
         guard let tokenFile else { return nil }
         guard let data = FileManager.default.contents(atPath: tokenFile) else {
             throw ConfigErrors(errors: [ConfigError(file: file, field: "api_token_file", "cannot read \(tokenFile)")])

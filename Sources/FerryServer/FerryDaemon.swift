@@ -1,4 +1,5 @@
 import FerryCore
+import FerryPostgresStore
 import Foundation
 import Hummingbird
 import Logging
@@ -71,10 +72,12 @@ public struct FerryDaemon: Sendable {
         metrics.pluginLoadFailures.increment(by: catalogFailures)
         plans.keys.forEach(metrics.register(pipeline:))
 
+        let locks = try config.stateStore.map { PostgresRunLocks(dsn: try PostgresDSN(parsing: $0), replica: config.replicaID) }
         let runs = RunRegistry(
-            pipelines: plans, stateDirectory: config.stateDirectory, history: config.runHistory, logger: logger, metrics: metrics)
+            pipelines: plans, stateDirectory: config.stateDirectory, stateStore: config.stateStore, locks: locks,
+            history: config.runHistory, logger: logger, metrics: metrics)
         let heartbeat = Heartbeat()
-        let scheduler = Scheduler(schedules: schedules.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, registry: runs, metrics: metrics, heartbeat: heartbeat, logger: logger)
+        let scheduler = Scheduler(schedules: schedules.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, registry: runs, locks: locks, metrics: metrics, heartbeat: heartbeat, logger: logger)
         let readiness = ReadinessProbe(registry: runs, timeout: config.readinessTimeoutSeconds, logger: logger)
         let router = APIRoutes.router(
             .init(
@@ -92,7 +95,11 @@ public struct FerryDaemon: Sendable {
         }
         logger.info(
             "ferry serve starting",
-            metadata: ["pipelines": "\(plans.keys.sorted().joined(separator: ","))", "scheduled": "\(schedules.count)", "config": "\(config.file)"])
+            metadata: [
+                "pipelines": "\(plans.keys.sorted().joined(separator: ","))", "scheduled": "\(schedules.count)", "config": "\(config.file)",
+                "state": "\(config.stateStore.flatMap { try? PostgresDSN(parsing: $0).description } ?? config.stateDirectory ?? "files beside each pipeline")",
+                "replica": "\(config.replicaID)",
+            ])
         // Shutdown runs in reverse: drainer first, then the scheduler, then HTTP.
         let group = ServiceGroup(
             configuration: .init(

@@ -64,15 +64,10 @@ struct ReadinessProbe: Sendable {
     }
 
     private func checkStateStore(_ plan: PipelinePlan) -> String? {
-        let directory = registry.store(for: plan).directory
-        let probe = "\(directory)/.ready-\(getpid())"
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try Data().write(to: URL(fileURLWithPath: probe))
-            try FileManager.default.removeItem(atPath: probe)
-            return nil
-        } catch {
-            return "state store \(directory) is not writable: \(error.localizedDescription)"
+        let registry = self.registry
+        return within("state store") {
+            try registry.store(for: plan).checkWritable()
+            try registry.locks?.check()
         }
     }
 

@@ -1,6 +1,7 @@
 import Dispatch
 import FerryCore
 import FerryPluginKit
+import FerryPostgresStore
 import Foundation
 import Logging
 
@@ -12,6 +13,10 @@ public final class RunRegistry: @unchecked Sendable {
     public enum StartError: Error, Sendable, Equatable {
         case unknownPipeline(String)
         case alreadyRunning(runID: String)
+        /// Another replica holds the pipeline's run lock.
+        case runningElsewhere
+        /// The shared state store could not be asked (it is down, say).
+        case coordinationFailed(String)
         case shuttingDown
     }
 
@@ -41,6 +46,9 @@ public final class RunRegistry: @unchecked Sendable {
 
     let pipelines: [String: PipelinePlan]
     let stateDirectory: String?
+    /// Set when checkpoints live in PostgreSQL: runs then also hold a cluster-wide lock.
+    let stateStore: String?
+    let locks: PostgresRunLocks?
     let logger: Logger
     let metrics: ServerMetrics
     let history: Int
@@ -50,18 +58,25 @@ public final class RunRegistry: @unchecked Sendable {
     private var running: [String: String] = [:]
     private var lastRun: [String: String] = [:]
     private var shuttingDown = false
+    private var shutdownRequested: Bool { lock.withLock { shuttingDown } }
     private let idle = NSCondition()
 
-    init(pipelines: [String: PipelinePlan], stateDirectory: String?, history: Int, logger: Logger, metrics: ServerMetrics) {
+    init(
+        pipelines: [String: PipelinePlan], stateDirectory: String?, stateStore: String? = nil, locks: PostgresRunLocks? = nil,
+        history: Int, logger: Logger, metrics: ServerMetrics
+    ) {
         self.pipelines = pipelines
         self.stateDirectory = stateDirectory
+        self.stateStore = stateStore
+        self.locks = locks
         self.history = history
         self.logger = logger
         self.metrics = metrics
     }
 
-    func store(for plan: PipelinePlan) -> FileStateStore {
-        FileStateStore(directory: PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDirectory).stateDirectory)
+    func store(for plan: PipelinePlan) throws -> any StateStore {
+        try StateStores.make(
+            setting: stateStore, directory: PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDirectory).stateDirectory)
     }
 
     /// Starts a run, or says why not. Returns at once; the run goes on in the background.
@@ -71,13 +86,20 @@ public final class RunRegistry: @unchecked Sendable {
         options.dryRun = dryRun
         options.limit = limit
         let locations = PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDirectory)
-        let saved = store(for: plan)
+        let saved: any StateStore
+        do {
+            saved = try store(for: plan)
+        } catch {
+            throw .coordinationFailed("\(error)")
+        }
         let store: any StateStore =
             dryRun ? MemoryStateStore.dryRun(copying: saved, pipeline: name, sourcePlugin: plan.source.plugin.name) : saved
         let id = UUID().uuidString.lowercased()
         var runLogger = logger
         runLogger[metadataKey: "run_id"] = "\(id)"
 
+        // Reserve the pipeline here first (cheap, and answers a burst of
+        // triggers without a round trip), then take the cluster-wide lock.
         lock.lock()
         if shuttingDown {
             lock.unlock()
@@ -87,27 +109,54 @@ public final class RunRegistry: @unchecked Sendable {
             lock.unlock()
             throw .alreadyRunning(runID: current)
         }
+        running[name] = id
+        lock.unlock()
+        var lease: PostgresRunLocks.Lease?
+        // A dry run writes nothing, so it need not exclude runs elsewhere.
+        if let locks, !dryRun {
+            do {
+                lease = try locks.acquire(pipeline: name)
+            } catch {
+                cancelReservation(name)
+                throw .coordinationFailed("\(error)")
+            }
+            if lease == nil {
+                cancelReservation(name)
+                throw .runningElsewhere
+            }
+        }
         let runner = LanedRun(plan: plan, options: options, store: store, deadLetterPath: locations.deadLetterPath, logger: runLogger)
         let run = Run(id: id, pipeline: name, trigger: trigger, dryRun: dryRun, limit: limit, runner: runner)
-        runs[id] = run
-        order.append(id)
-        running[name] = id
-        lastRun[name] = id
-        while order.count > history, let oldest = order.first, runs[oldest]?.finishedAt != nil {
-            order.removeFirst()
-            runs[oldest] = nil
+        lock.withLock {
+            runs[id] = run
+            order.append(id)
+            lastRun[name] = id
+            while order.count > history, let oldest = order.first, runs[oldest]?.finishedAt != nil {
+                order.removeFirst()
+                runs[oldest] = nil
+            }
         }
-        lock.unlock()
+        if shutdownRequested { runner.cancel() }
 
         metrics.runStarted(pipeline: name)
         runLogger.info("run started", metadata: ["pipeline": "\(name)", "trigger": "\(trigger.rawValue)", "dry_run": "\(dryRun)"])
+        let heldLease = lease
         let thread = Thread { [self] in
             let report = runner.run()
+            heldLease?.release()
             finish(run, report: report)
         }
         thread.name = "ferry.run.\(name)"
         thread.start()
         return id
+    }
+
+    /// Undoes `start`'s reservation when the run did not start after all.
+    private func cancelReservation(_ name: String) {
+        lock.withLock { running[name] = nil }
+        idle.lock()
+        idle.broadcast()
+        idle.unlock()
     }
 
     private func finish(_ run: Run, report: RunReport) {

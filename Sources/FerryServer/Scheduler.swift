@@ -1,4 +1,6 @@
+import Dispatch
 import FerryCore
+import FerryPostgresStore
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -10,6 +12,10 @@ import ServiceLifecycle
 /// while the daemon was down (or stalled) are not replayed: after start, or a
 /// stall, the next tick is the next one after now, and the skipped ticks are
 /// counted as misfires.
+///
+/// With a PostgreSQL state store, several replicas run the same schedules: the
+/// first to reach a tick claims it in the database and runs it, the others
+/// skip it (not a misfire: it ran). See `PostgresRunLocks`.
 final class Scheduler: Service, @unchecked Sendable {
     struct Entry {
         let pipeline: String
@@ -19,13 +25,18 @@ final class Scheduler: Service, @unchecked Sendable {
     }
 
     let registry: RunRegistry
+    let locks: PostgresRunLocks?
     let metrics: ServerMetrics
     let logger: Logger
     let heartbeat: Heartbeat
     private let lock = NSLock()
     private var entries: [Entry]
 
-    init(schedules: [(pipeline: String, schedule: CronSchedule)], registry: RunRegistry, metrics: ServerMetrics, heartbeat: Heartbeat, logger: Logger) {
+    init(
+        schedules: [(pipeline: String, schedule: CronSchedule)], registry: RunRegistry, locks: PostgresRunLocks? = nil, metrics: ServerMetrics,
+        heartbeat: Heartbeat, logger: Logger
+    ) {
+        self.locks = locks
         let now = Date()
         entries = schedules.map { Entry(pipeline: $0.pipeline, schedule: $0.schedule, next: $0.schedule.next(after: now)) }
         self.registry = registry
@@ -69,11 +80,11 @@ final class Scheduler: Service, @unchecked Sendable {
     }
 
     func tick(now: Date) {
-        var due: [String] = []
+        var due: [(pipeline: String, tick: Date)] = []
         lock.withLock {
             for index in entries.indices {
                 guard let next = entries[index].next, next <= now else { continue }
-                due.append(entries[index].pipeline)
+                due.append((entries[index].pipeline, next))
                 // Ticks that also passed while we were late are not replayed.
                 var following = entries[index].schedule.next(after: next)
                 while let candidate = following, candidate <= now {
@@ -85,15 +96,44 @@ final class Scheduler: Service, @unchecked Sendable {
                 entries[index].next = following
             }
         }
-        for pipeline in due {
-            do {
-                _ = try registry.start(pipeline: pipeline, trigger: .schedule)
-            } catch .alreadyRunning(let runID) {
-                countMisfire(pipeline)
-                logger.warning("schedule tick skipped: the previous run is still going", metadata: ["pipeline": "\(pipeline)", "run_id": "\(runID)"])
-            } catch {
-                logger.info("schedule tick not run", metadata: ["pipeline": "\(pipeline)", "reason": "\(error)"])
+        for (pipeline, tick) in due {
+            if locks != nil {
+                // Claiming a tick is a database round trip that may hang for the
+                // connect timeout when the network does: never on the loop whose
+                // turns /healthz watches.
+                DispatchQueue.global().async { self.fire(pipeline: pipeline, tick: tick) }
+            } else {
+                fire(pipeline: pipeline, tick: tick)
             }
+        }
+    }
+
+    private func fire(pipeline: String, tick: Date) {
+        if let locks {
+            do {
+                guard try locks.claim(pipeline: pipeline, tick: tick) else {
+                    logger.debug("schedule tick fired by another replica", metadata: ["pipeline": "\(pipeline)", "tick": "\(tick)"])
+                    return
+                }
+            } catch {
+                countMisfire(pipeline)
+                logger.error("schedule tick not run: cannot claim it in the state store", metadata: ["pipeline": "\(pipeline)", "error": "\(error)"])
+                return
+            }
+        }
+        do {
+            _ = try registry.start(pipeline: pipeline, trigger: .schedule)
+        } catch .alreadyRunning(let runID) {
+            countMisfire(pipeline)
+            logger.warning("schedule tick skipped: the previous run is still going", metadata: ["pipeline": "\(pipeline)", "run_id": "\(runID)"])
+        } catch .runningElsewhere {
+            countMisfire(pipeline)
+            logger.warning("schedule tick skipped: the pipeline is running on another replica", metadata: ["pipeline": "\(pipeline)"])
+        } catch .coordinationFailed(let reason) {
+            countMisfire(pipeline)
+            logger.error("schedule tick not run", metadata: ["pipeline": "\(pipeline)", "error": "\(reason)"])
+        } catch {
+            logger.info("schedule tick not run", metadata: ["pipeline": "\(pipeline)", "reason": "\(error)"])
         }
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import Dispatch
 import FerryCore
+import FerryPostgresStore
 import FerryPluginKit
 import Foundation
 
@@ -44,6 +45,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Checkpoint directory (default: $FERRY_STATE_DIR, else .ferry/ beside the pipeline).", valueName: "DIR"))
     var stateDir: String?
 
+    @Option(help: ArgumentHelp("Keep checkpoints in PostgreSQL instead of files (default: $FERRY_STATE_STORE).", valueName: "DSN"))
+    var stateStore: String?
+
     @Option(help: "Report format: text or json.")
     var output: String = "text"
 
@@ -73,7 +77,14 @@ struct RunCommand: ParsableCommand {
         options.shard = shard.flatMap(ShardSpec.init(parsing:)) ?? .whole
         options.readLanes = readLanes
         let locations = PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDir)
-        let saved = FileStateStore(directory: locations.stateDirectory)
+        let saved: any StateStore
+        do {
+            saved = try StateStores.make(
+                setting: stateStore ?? ProcessInfo.processInfo.environment[StateStores.environmentVariable], directory: locations.stateDirectory)
+        } catch {
+            printError("error: \(error)")
+            throw FerryExit.invalid
+        }
         // A dry run starts where a real run would: from the saved checkpoint, read-only.
         let store: any StateStore =
             dryRun ? MemoryStateStore.dryRun(copying: saved, pipeline: plan.pipeline.name, sourcePlugin: plan.source.plugin.name) : saved

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FerryCore
+import FerryPostgresStore
 import Foundation
 
 struct StateCommand: ParsableCommand {
@@ -14,10 +15,13 @@ struct StateCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Checkpoint directory (default: $FERRY_STATE_DIR, else .ferry/ beside the pipeline).", valueName: "DIR"))
         var stateDir: String?
 
+        @Option(help: ArgumentHelp("Checkpoints in PostgreSQL instead of files (default: $FERRY_STATE_STORE).", valueName: "DSN"))
+        var stateStore: String?
+
         @Option(help: ArgumentHelp("The shard, as i/N.", valueName: "i/N"))
         var shard: String?
 
-        func resolve() throws -> (PipelineConfig, FileStateStore, ShardSpec?) {
+        func resolve() throws -> (PipelineConfig, any StateStore, ShardSpec?) {
             let config: PipelineConfig
             do {
                 config = try PipelineLoader().load(path: pipeline)
@@ -31,7 +35,14 @@ struct StateCommand: ParsableCommand {
                 spec = parsed
             }
             let locations = PipelineLocations(pipeline: config, stateDirectory: stateDir)
-            return (config, FileStateStore(directory: locations.stateDirectory), spec)
+            do {
+                let store = try StateStores.make(
+                    setting: stateStore ?? ProcessInfo.processInfo.environment[StateStores.environmentVariable], directory: locations.stateDirectory)
+                return (config, store, spec)
+            } catch {
+                printError("error: \(error)")
+                throw FerryExit.invalid
+            }
         }
     }
 
@@ -41,12 +52,14 @@ struct StateCommand: ParsableCommand {
 
         func run() throws {
             let (config, store, shard) = try location.resolve()
-            let file = store.location(pipeline: config.name, shard: shard ?? .whole)
-            guard let data = FileManager.default.contents(atPath: file) else {
-                print("no checkpoint for '\(config.name)' (\(file)): the next run starts from the beginning")
+            let place = store.location(pipeline: config.name, shard: shard ?? .whole)
+            guard let text = try store.rawCheckpoint(pipeline: config.name, shard: shard ?? .whole) else {
+                print("no checkpoint for '\(config.name)' (\(place)): the next run starts from the beginning")
+                let others = try store.savedShards(pipeline: config.name).filter { $0 != (shard ?? .whole) }
+                if !others.isEmpty { print("saved shards: \(others.map(\.description).joined(separator: ", ")) (show one with --shard i/N)") }
                 return
             }
-            print(String(decoding: data, as: UTF8.self))
+            print(text)
         }
     }
 
@@ -57,7 +70,8 @@ struct StateCommand: ParsableCommand {
         func run() throws {
             let (config, store, shard) = try location.resolve()
             try store.reset(pipeline: config.name, shard: shard)
-            print("reset '\(config.name)'\(shard.map { " shard \($0)" } ?? " (all shards)") in \(store.directory)")
+            let place = (store as? FileStateStore)?.directory ?? store.location(pipeline: config.name, shard: shard ?? .whole)
+            print("reset '\(config.name)'\(shard.map { " shard \($0)" } ?? " (all shards)") in \(place)")
         }
     }
 }

@@ -225,4 +225,22 @@ struct CronScheduleTests {
         #expect(neverMatching <= cases.count / 50, "\(neverMatching) of \(cases.count) cases never match")
         #expect(Set(cases.map(\.expr)).count >= 200)
     }
+
+    @Test("@every fires on multiples of the interval since the epoch, whatever the time zone; bad durations are refused")
+    func every() throws {
+        let two = try CronSchedule("@every 2s")
+        #expect(two.interval == 2)
+        #expect(two.next(after: Date(timeIntervalSince1970: 10)) == Date(timeIntervalSince1970: 12))
+        #expect(two.next(after: Date(timeIntervalSince1970: 10.5)) == Date(timeIntervalSince1970: 12))
+        #expect(two.next(after: Date(timeIntervalSince1970: 11.999)) == Date(timeIntervalSince1970: 12))
+        let long = try CronSchedule("@every 1h30m", timeZone: TimeZone(identifier: "Asia/Kolkata")!)
+        #expect(long.interval == 5400)
+        #expect(long.next(after: Date(timeIntervalSince1970: 5400 * 3 + 1)) == Date(timeIntervalSince1970: 5400 * 4))
+        #expect(try CronSchedule("@every 5m").next(after: Date(timeIntervalSince1970: 1_800_000_000), count: 3).map(\.timeIntervalSince1970)
+            == [1_800_000_300, 1_800_000_600, 1_800_000_900])
+        for bad in ["@every", "@every 0s", "@every 25h", "@every 5x", "@every 5", "@every s", "@every -5s"] {
+            #expect(throws: CronError.self, "\(bad)") { try CronSchedule(bad) }
+        }
+        #expect(try CronSchedule("@every 2s") != CronSchedule("@every 3s"))
+    }
 }

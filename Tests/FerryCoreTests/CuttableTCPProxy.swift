@@ -15,6 +15,8 @@ final class CuttableTCPProxy: @unchecked Sendable {
     let cuts = Atomic<Int>(0)
     /// Connections accepted (and forwarded) so far.
     let accepted = Atomic<Int>(0)
+    /// While true, new connections are closed at once, as a stopped server's would be.
+    let refusing = Atomic<Bool>(false)
 
     init(forwardingTo target: UInt16) throws {
         self.target = target
@@ -47,6 +49,10 @@ final class CuttableTCPProxy: @unchecked Sendable {
         while true {
             let client = accept(listener, nil, nil)
             if client < 0 { return }
+            if refusing.load(ordering: .relaxed) {
+                close(client)
+                continue
+            }
             let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = Self.loopback(port: target)
             let connected = withUnsafePointer(to: &address) {
@@ -100,6 +106,14 @@ final class CuttableTCPProxy: @unchecked Sendable {
             cut()
         }
     }
+
+    /// As if the server stopped: open connections drop and new ones are refused until `restart`.
+    func takeDown() {
+        refusing.store(true, ordering: .relaxed)
+        cut()
+    }
+
+    func restart() { refusing.store(false, ordering: .relaxed) }
 
     func stop() {
         shutdown(listener, Int32(SHUT_RDWR))

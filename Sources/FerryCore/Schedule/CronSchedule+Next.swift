@@ -11,6 +11,10 @@ extension CronSchedule {
     /// The search jumps field by field (month, then day, hour, minute) in wall-clock time,
     /// so it costs at most a few thousand steps even when it fails.
     public func next(after date: Date) -> Date? {
+        if let interval {
+            let now = Int(date.timeIntervalSince1970.rounded(.down))
+            return Date(timeIntervalSince1970: Double((floorDiv(now, interval) + 1) * interval))
+        }
         let instantNow = Int(date.timeIntervalSince1970.rounded(.down))
         let localNow = instantNow + WallClock.offset(timeZone, at: instantNow)
         // The first whole wall-clock minute after `date`.

@@ -27,6 +27,12 @@ import Foundation
 /// (`0 0 * * 0`), `@daily` and `@midnight` (`0 0 * * *`), `@hourly` (`0 * * * *`).
 /// There is no seconds field, and no `L`, `W`, `#`, `?` or `@reboot`.
 ///
+/// `@every DURATION` (as in Go's robfig/cron) fires at a fixed interval instead: `@every 30s`,
+/// `@every 5m`, `@every 1h30m` (units `s`, `m`, `h`; 1 s to 24 h). Fire times are multiples of
+/// the interval since the Unix epoch, not since the daemon started, so every replica of a
+/// daemon names the same ticks — which is what lets them agree on who fires one. The time
+/// zone does not apply.
+///
 /// A time matches when minute, hour and month match and the day matches. The day rule is
 /// Vixie cron's: if day of month and day of week are both restricted, a day matches when
 /// EITHER matches (`0 0 13 * fri` fires on every 13th and every Friday); if either of them
@@ -68,6 +74,8 @@ public struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
     let daysOfMonth: CronField
     let months: CronField
     let daysOfWeek: CronField
+    /// Seconds between fires, for `@every`; nil for a cron expression.
+    public let interval: Int?
 
     static let macros: [String: String] = [
         "@yearly": "0 0 1 1 *",
@@ -82,6 +90,20 @@ public struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
     public init(_ expression: String, timeZone: TimeZone = .gmt) throws(CronError) {
         self.expression = expression
         self.timeZone = timeZone
+
+        let trimmed = expression.trimmingCharacters(in: .whitespaces)
+        if trimmed.lowercased().hasPrefix("@every") {
+            let spec = trimmed.dropFirst("@every".count).trimmingCharacters(in: .whitespaces)
+            guard let seconds = Self.parseInterval(spec), (1...86400).contains(seconds) else {
+                throw CronError(expression: expression, field: nil, token: spec, offset: 0,
+                                reason: "@every needs a duration from 1s to 24h such as 30s, 5m or 1h30m, found \"\(spec)\"")
+            }
+            interval = seconds
+            let every = try! CronField.parse("*", kind: .minute, offset: 0, expression: "*")
+            (minutes, hours, daysOfMonth, months, daysOfWeek) = (every, every, every, every, every)
+            return
+        }
+        interval = nil
 
         // Fields with the character offset at which each starts.
         var fields: [(text: Substring, offset: Int)] = []
@@ -123,6 +145,27 @@ public struct CronSchedule: Sendable, Equatable, CustomStringConvertible {
         daysOfMonth = parsed[2]
         months = parsed[3]
         daysOfWeek = parsed[4]
+    }
+
+    /// `1h30m` → 5400; nil when it is not a sequence of number+unit (s, m, h).
+    static func parseInterval(_ text: String) -> Int? {
+        var total = 0
+        var digits = ""
+        for character in text {
+            if character.isASCII, character.isNumber {
+                digits.append(character)
+                continue
+            }
+            guard let value = Int(digits), value <= 86400 else { return nil }
+            switch character {
+            case "s": total += value
+            case "m": total += value * 60
+            case "h": total += value * 3600
+            default: return nil
+            }
+            digits = ""
+        }
+        return digits.isEmpty && !text.isEmpty ? total : nil
     }
 
     public var description: String {

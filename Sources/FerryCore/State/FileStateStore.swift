@@ -36,24 +36,10 @@ public final class FileStateStore: StateStore {
         return shards
     }
 
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }()
-
     public func load(pipeline: String, shard: ShardSpec, sourcePlugin: String) throws -> Checkpoint? {
         let file = path(pipeline, shard)
         guard let data = FileManager.default.contents(atPath: file) else { return nil }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        let checkpoint: Checkpoint
-        do {
-            checkpoint = try decoder.decode(Checkpoint.self, from: data)
-        } catch {
-            throw StateError("\(file): not a checkpoint this ferry can read (\(error)); run `ferry state reset` to start over")
-        }
+        let checkpoint = try CheckpointCoding.decode(data, at: file)
         try verify(checkpoint, pipeline: pipeline, shard: shard, sourcePlugin: sourcePlugin, at: file)
         return checkpoint
     }
@@ -61,7 +47,7 @@ public final class FileStateStore: StateStore {
     public func save(_ checkpoint: Checkpoint) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let file = path(checkpoint.pipeline, ShardSpec(index: checkpoint.shardIndex, count: checkpoint.shardCount))
-        let data = try Self.encoder.encode(checkpoint)
+        let data = try CheckpointCoding.encode(checkpoint)
         let temporary = file + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StateError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
@@ -94,6 +80,22 @@ public final class FileStateStore: StateStore {
         if directoryFD >= 0 {
             fsync(directoryFD)
             close(directoryFD)
+        }
+    }
+
+    public func rawCheckpoint(pipeline: String, shard: ShardSpec) throws -> String? {
+        FileManager.default.contents(atPath: path(pipeline, shard)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Creates the directory and a probe file in it, then removes the probe.
+    public func checkWritable() throws {
+        let probe = "\(directory)/.ready-\(getpid())"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Data().write(to: URL(fileURLWithPath: probe))
+            try FileManager.default.removeItem(atPath: probe)
+        } catch {
+            throw StateError("state directory \(directory) is not writable: \(error.localizedDescription)")
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Keeps checkpoints in memory: for dry runs and tests. Records every save.
@@ -36,6 +37,12 @@ public final class MemoryStateStore: StateStore {
     }
 
     public func location(pipeline: String, shard: ShardSpec) -> String { "memory:\(Self.key(pipeline, shard))" }
+
+    public func rawCheckpoint(pipeline: String, shard: ShardSpec) throws -> String? {
+        try checkpoints.withLock { $0[Self.key(pipeline, shard)] }.map { String(decoding: try CheckpointCoding.encode($0), as: UTF8.self) }
+    }
+
+    public func checkWritable() throws {}
 
     /// Every checkpoint saved, in order.
     public var history: [Checkpoint] { saves.withLock { $0 } }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where checkpoints live.
 ///
 /// Implementation requirements:
@@ -14,11 +16,15 @@ public protocol StateStore: Sendable {
     func savedShards(pipeline: String) throws -> [ShardSpec]
     /// Human-readable location, for messages.
     func location(pipeline: String, shard: ShardSpec) -> String
+    /// The saved checkpoint as the store holds it (JSON), unverified: for `ferry state show`.
+    func rawCheckpoint(pipeline: String, shard: ShardSpec) throws -> String?
+    /// Throws unless the store can be written now: for readiness probes.
+    func checkWritable() throws
 }
 
 extension StateStore {
     /// The checks every store applies to what it read.
-    func verify(_ checkpoint: Checkpoint, pipeline: String, shard: ShardSpec, sourcePlugin: String, at location: String) throws {
+    public func verify(_ checkpoint: Checkpoint, pipeline: String, shard: ShardSpec, sourcePlugin: String, at location: String) throws {
         guard checkpoint.format == Checkpoint.currentFormat else {
             throw StateError("\(location): checkpoint format \(checkpoint.format) is not the format this ferry writes (\(Checkpoint.currentFormat)); run `ferry state reset` to start over")
         }
@@ -30,6 +36,27 @@ extension StateStore {
         }
         guard checkpoint.shardIndex == shard.index, checkpoint.shardCount == shard.count else {
             throw StateError("\(location): checkpoint is for shard \(checkpoint.shardIndex)/\(checkpoint.shardCount), not \(shard)")
+        }
+    }
+}
+
+/// The one JSON form of a checkpoint every store writes and reads.
+public enum CheckpointCoding {
+    public static func encode(_ checkpoint: Checkpoint) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return try encoder.encode(checkpoint)
+    }
+
+    /// Decodes, naming `location` when the bytes are not a checkpoint.
+    public static func decode(_ data: Data, at location: String) throws -> Checkpoint {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode(Checkpoint.self, from: data)
+        } catch {
+            throw StateError("\(location): not a checkpoint this ferry can read (\(error)); run `ferry state reset` to start over")
         }
     }
 }

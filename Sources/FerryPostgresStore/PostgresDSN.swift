@@ -1,0 +1,115 @@
+import Foundation
+
+/// A PostgreSQL connection string, as libpq reads them: a URI
+/// (`postgresql://user:password@host:port/db?sslmode=disable`) or key=value
+/// pairs (`host=… port=… user=… password=… dbname=…`). The password is kept
+/// out of `description`, so a DSN can go into any log line.
+public struct PostgresDSN: Sendable, CustomStringConvertible {
+    public var host = "localhost"
+    public var port = 5432
+    public var user = ProcessInfo.processInfo.environment["USER"] ?? "postgres"
+    public var password: String?
+    public var database: String?
+    /// Only `disable` and `prefer`/`allow` (tried without TLS) are supported: the
+    /// state store talks to a database inside the cluster.
+    public var sslmode = "disable"
+    /// Shown in pg_stat_activity, so an operator can tell Ferry's sessions apart.
+    public var applicationName = "ferry"
+
+    public init(parsing text: String) throws {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("postgresql://") || trimmed.hasPrefix("postgres://") {
+            try parseURI(trimmed)
+        } else {
+            try parseKeywords(trimmed)
+        }
+        guard ["disable", "allow", "prefer"].contains(sslmode) else {
+            throw StateStoreConfigError("state store DSN \(description): sslmode=\(sslmode) is not supported by the state store (use disable)")
+        }
+    }
+
+    /// Whether `text` looks like a PostgreSQL DSN at all (vs a directory path).
+    public static func looksLikeDSN(_ text: String) -> Bool {
+        text.hasPrefix("postgresql://") || text.hasPrefix("postgres://") || text.contains("host=") || text.contains("dbname=")
+    }
+
+    public var description: String {
+        "postgresql://\(user)\(password == nil ? "" : ":***")@\(host.hasPrefix("/") ? "[\(host)]" : host):\(port)/\(database ?? user)"
+    }
+
+    private mutating func parseURI(_ text: String) throws {
+        guard let components = URLComponents(string: text) else {
+            throw StateStoreConfigError("state store DSN is not a valid URI (postgresql://user:password@host:port/db)")
+        }
+        if let user = components.percentEncodedUser { self.user = user.removingPercentEncoding ?? user }
+        if let password = components.percentEncodedPassword { self.password = password.removingPercentEncoding ?? password }
+        if let host = components.host, !host.isEmpty { self.host = host }
+        if let port = components.port { self.port = port }
+        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        if !path.isEmpty { database = path }
+        for item in components.queryItems ?? [] {
+            try apply(item.name, item.value ?? "")
+        }
+    }
+
+    private mutating func parseKeywords(_ text: String) throws {
+        var rest = Substring(text)
+        while true {
+            rest = rest.drop { $0 == " " || $0 == "\t" || $0 == "\n" }
+            guard !rest.isEmpty else { break }
+            guard let equals = rest.firstIndex(of: "=") else {
+                throw StateStoreConfigError("state store DSN: expected key=value, found '\(rest.prefix(20))'")
+            }
+            let key = rest[..<equals].trimmingCharacters(in: .whitespaces)
+            rest = rest[rest.index(after: equals)...].drop { $0 == " " }
+            var value = ""
+            if rest.first == "'" {
+                rest = rest.dropFirst()
+                var closed = false
+                while let character = rest.first {
+                    rest = rest.dropFirst()
+                    if character == "\\", let next = rest.first {
+                        value.append(next)
+                        rest = rest.dropFirst()
+                    } else if character == "'" {
+                        closed = true
+                        break
+                    } else {
+                        value.append(character)
+                    }
+                }
+                guard closed else { throw StateStoreConfigError("state store DSN: unterminated quote in the value of '\(key)'") }
+            } else {
+                let end = rest.firstIndex { $0 == " " || $0 == "\t" || $0 == "\n" } ?? rest.endIndex
+                value = String(rest[..<end])
+                rest = rest[end...]
+            }
+            try apply(key, value)
+        }
+    }
+
+    private mutating func apply(_ key: String, _ value: String) throws {
+        switch key {
+        case "host", "hostaddr": host = value
+        case "port":
+            guard let number = Int(value), (1...65535).contains(number) else {
+                throw StateStoreConfigError("state store DSN: port '\(value)' is not a port number")
+            }
+            port = number
+        case "user": user = value
+        case "password": password = value
+        case "dbname": database = value
+        case "sslmode": sslmode = value
+        case "application_name": applicationName = value
+        case "connect_timeout", "options": break  // harmless for the state store
+        default:
+            throw StateStoreConfigError("state store DSN: parameter '\(key)' is not supported (known: host, port, user, password, dbname, sslmode)")
+        }
+    }
+}
+
+public struct StateStoreConfigError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// What several `ferry serve` replicas agree on through one PostgreSQL server:
+///
+/// - **One run of a pipeline at a time, cluster-wide.** A run holds a session
+///   advisory lock on the pipeline's name for as long as it goes, on its own
+///   connection. If the replica dies, its connection drops and the lock goes
+///   with it, so nothing has to be cleaned up by hand.
+/// - **One run per schedule tick, cluster-wide.** The lock alone is not enough:
+///   a short run can finish before a slower replica's scheduler reaches the
+///   same tick, which would then run it again. So the replica that fires a tick
+///   first claims it with an insert into `ferry_schedule_fires` keyed on
+///   (pipeline, tick time); the others find the row and skip. Tick times are
+///   computed from the schedule, not the clock, so every replica names a tick
+///   the same way.
+public final class PostgresRunLocks: @unchecked Sendable {
+    /// First key of every two-key advisory lock Ferry takes, so ours do not
+    /// collide with an application's single-key locks on the same database.
+    public static let lockSpace: Int32 = 0x4645  // "FE"
+    public static let firesTable = "ferry_schedule_fires"
+
+    let dsn: PostgresDSN
+    let replica: String
+    let session: PostgresSession
+    private let prepared = Locked(false)
+    private let claims = Locked(0)
+
+    public init(dsn: PostgresDSN, replica: String) {
+        self.dsn = dsn
+        self.replica = replica
+        session = PostgresSession(dsn: dsn)
+    }
+
+    /// A held run lock; `release` unlocks it (closing the connection would too).
+    public final class Lease: @unchecked Sendable {
+        let session: PostgresSession
+        let pipeline: String
+        private let released = Locked(false)
+
+        init(session: PostgresSession, pipeline: String) {
+            self.session = session
+            self.pipeline = pipeline
+        }
+
+        public func release() {
+            guard released.withLock({ done in defer { done = true }; return !done }) else { return }
+            _ = try? session.query("SELECT pg_advisory_unlock(\(PostgresRunLocks.lockSpace), hashtext(\(pipeline)))", "release run lock")
+            session.close()
+        }
+
+        deinit { release() }
+    }
+
+    /// Takes the pipeline's run lock, or returns nil when another process holds it.
+    public func acquire(pipeline: String) throws -> Lease? {
+        // Its own connection: a session lock lives as long as the connection.
+        let lockSession = PostgresSession(dsn: dsn)
+        let rows = try lockSession.query(
+            "SELECT pg_try_advisory_lock(\(Self.lockSpace), hashtext(\(pipeline)))", "take the run lock of '\(pipeline)'")
+        guard try rows[0].decode(Bool.self) else {
+            lockSession.close()
+            return nil
+        }
+        return Lease(session: lockSession, pipeline: pipeline)
+    }
+
+    /// Claims a schedule tick for this replica. False: another replica fired it.
+    public func claim(pipeline: String, tick: Date) throws -> Bool {
+        try prepare()
+        let rows = try session.query(
+            """
+            INSERT INTO ferry_schedule_fires (pipeline, tick, replica) VALUES (\(pipeline), to_timestamp(\(tick.timeIntervalSince1970)), \(replica))
+            ON CONFLICT (pipeline, tick) DO NOTHING RETURNING 1
+            """, "claim schedule tick of '\(pipeline)'")
+        // Old claims only matter until their tick has passed on every replica.
+        let count = claims.withLock { value -> Int in
+            value += 1
+            return value
+        }
+        if count % 100 == 1 {
+            try session.query("DELETE FROM ferry_schedule_fires WHERE tick < now() - interval '7 days'", "prune old schedule ticks")
+        }
+        return !rows.isEmpty
+    }
+
+    /// Reachable and the claims table there: for readiness.
+    public func check() throws {
+        try prepare()
+        try session.query("SELECT 1", "check run locks")
+    }
+
+    private func prepare() throws {
+        try prepared.withLock { done in
+            guard !done else { return }
+            // A user with only SELECT/INSERT/UPDATE/DELETE on an existing table is fine.
+            let exists = try session.query("SELECT to_regclass('ferry_schedule_fires') IS NOT NULL", "look for table ferry_schedule_fires")
+            if try exists[0].decode(Bool.self) {
+                done = true
+                return
+            }
+            try session.transaction(
+                [
+                    "SELECT pg_advisory_xact_lock(\(PostgresRunLocks.lockSpace), hashtext('ferry.fires.create'))",
+                    PostgresQuery(unsafeSQL: """
+                        CREATE TABLE IF NOT EXISTS \(Self.firesTable) (
+                            pipeline text NOT NULL, tick timestamptz NOT NULL, replica text NOT NULL,
+                            claimed_at timestamptz NOT NULL DEFAULT now(),
+                            PRIMARY KEY (pipeline, tick))
+                        """),
+                ], "create table \(Self.firesTable)")
+            done = true
+        }
+    }
+}
