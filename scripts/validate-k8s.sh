@@ -2,13 +2,14 @@
 # validate-k8s.sh — offline validation of k8s/ and the Containerfile (CI runs
 # it through scripts/test-extra.sh).
 #
-#   1. renders every kustomization (k8s/base, k8s/overlays/{dev,prod},
+#   1. renders every kustomization (k8s/base, k8s/overlays/{dev,ha,prod},
 #      k8s/jobs/backfill) with scripts/k8s/kustomize_lite.py, and compares the
 #      result with `kubectl kustomize` where kubectl is installed
 #   2. validates every rendered object against the Kubernetes 1.30 schemas of
 #      kubernetes-validate in strict mode: an unknown field (a typo) fails
 #   3. checks what a schema cannot: the manifests agree with the daemon file
-#      they mount (port, probes, grace period, state_dir, pipelines, secrets),
+#      they mount (port, probes, grace period, state_dir, pipelines, secrets,
+#      replicas: one on file state, several only with the PostgreSQL state store),
 #      with each other (selectors, ports, claims), with the Containerfile (UID,
 #      port, plugins) and Package.swift (every plugin product), and keep the
 #      security posture (non-root, read-only root, no capabilities, …)

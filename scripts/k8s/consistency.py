@@ -23,6 +23,7 @@ CONTAINERFILE_INSTRUCTIONS = {"ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", 
 WRITABLE_MOUNTS = {"/var/lib/ferry", "/tmp"}
 SECRET_LIKE = re.compile(r"DSN|URI|TOKEN|PASSWORD|SECRET|KEY", re.IGNORECASE)
 DATABASE_PORTS = {5432, 27017}
+STATE_STORE_PORT = 5432  # PostgreSQL's; the DSN itself is in the Secret
 DNS_PORT = 53
 
 
@@ -227,6 +228,22 @@ def port_number(container: dict, port) -> int | None:
 
 # ---- the daemon -------------------------------------------------------------
 
+class _Quiet:
+    def check(self, condition: bool, message: str, detail: str = "") -> bool:
+        return condition
+
+
+def daemon_file(objects: list[dict]) -> dict:
+    """The daemon file the (one) Deployment mounts, parsed; {} if there is none."""
+    deployments = find(objects, "Deployment")
+    if len(deployments) != 1:
+        return {}
+    args = pod_spec(deployments[0])["containers"][0].get("args") or []
+    config_path = args[args.index("--config") + 1] if "--config" in args else None
+    files = mounted_files(deployments[0], find(objects, "ConfigMap"), _Quiet(), "")
+    return (yaml.safe_load(files[config_path]) or {}) if config_path in files else {}
+
+
 def check_daemon_pod(objects: list[dict], results, label: str, facts: dict) -> int | None:
     """The Deployment runs `ferry serve` as its daemon file says; returns the daemon's port."""
     deployments = find(objects, "Deployment")
@@ -283,11 +300,70 @@ def check_daemon_pod(objects: list[dict], results, label: str, facts: dict) -> i
         results.check(any(v["name"] == token_env for v in container.get("env") or []),
                       f"{label}: the API token {token_env} is set")
 
+    variables = {v["name"]: v for v in container.get("env") or []}
+    used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", " ".join(yaml_strings(daemon))))
+    results.check(used <= set(variables), f"{label}: every ${{VAR}} of the daemon file is set",
+                  f"missing {sorted(used - set(variables))}")
+
     check_entrypoint(deployment, facts, results, label)
-    results.check(deployment["spec"].get("replicas") == 1 and deployment["spec"]["strategy"]["type"] == "Recreate",
-                  f"{label}: one replica, Recreate (a schedule fires once)")
+    replicas = deployment["spec"].get("replicas", 1)
+    strategy = deployment["spec"].get("strategy") or {}
+    if "state_store" not in daemon:
+        results.check(replicas == 1 and strategy.get("type") == "Recreate",
+                      f"{label}: file state: one replica, Recreate (a schedule fires once)",
+                      f"replicas {replicas}, strategy {strategy.get('type', 'RollingUpdate')}: several replicas need "
+                      "state_store (the ha overlay)")
+    else:
+        check_state_store(deployment, daemon, variables, results, label)
     check_pod_security(deployment, facts["uid"], results, label)
     return port
+
+
+def yaml_strings(node) -> list[str]:
+    """Every string value in a parsed YAML document (not its comments)."""
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in yaml_strings(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in yaml_strings(value)]
+    return [node] if isinstance(node, str) else []
+
+
+def scaled(value, total: int, round_up: bool = True) -> int:
+    """An int-or-percent as a number of pods. Kubernetes rounds a PodDisruptionBudget's and a
+    rolling update's maxSurge up, a rolling update's maxUnavailable down."""
+    if isinstance(value, str) and value.endswith("%"):
+        share = int(value[:-1]) * total
+        return -(-share // 100) if round_up else share // 100
+    return int(value)
+
+
+def check_state_store(deployment: dict, daemon: dict, variables: dict, results, label: str) -> None:
+    """Several replicas on the PostgreSQL state store (docs/05-distributed-systems.md): the DSN from
+    a Secret, each pod its own replica_id, a rolling update that keeps replicas up, no shared claim."""
+    replicas = deployment["spec"].get("replicas", 1)
+    strategy = deployment["spec"].get("strategy") or {}
+    spec = pod_spec(deployment)
+    reference = re.fullmatch(r"\$\{([A-Z_][A-Z0-9_]*)\}", str(daemon["state_store"]))
+    if results.check(reference is not None, f"{label}: state_store is a ${{VAR}}, not a DSN in the ConfigMap",
+                     "a DSN holds a password: put it in the Secret"):
+        source = (variables.get(reference.group(1)) or {}).get("valueFrom") or {}
+        results.check("secretKeyRef" in source, f"{label}: state_store's {reference.group(1)} comes from a Secret (secretKeyRef)",
+                      str(variables.get(reference.group(1))))
+    if replicas > 1:
+        named = [name for name in re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", str(daemon.get("replica_id", "")))
+                 if (((variables.get(name) or {}).get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+                 == "metadata.name"]
+        results.check(bool(named), f"{label}: replica_id is each pod's name (fieldRef metadata.name)",
+                      f"replica_id {daemon.get('replica_id')!r}")
+        rolling = strategy.get("rollingUpdate") or {}
+        down = scaled(rolling.get("maxUnavailable", "25%"), replicas, round_up=False)
+        surge = scaled(rolling.get("maxSurge", "25%"), replicas)
+        results.check(strategy.get("type", "RollingUpdate") == "RollingUpdate" and down < replicas and down + surge >= 1,
+                      f"{label}: {replicas} replicas, RollingUpdate with at least {replicas - down} of them up",
+                      f"strategy {strategy}")
+        claims = [v["name"] for v in spec.get("volumes") or [] if "persistentVolumeClaim" in v]
+        results.check(not claims, f"{label}: {replicas} replicas share no PersistentVolumeClaim (checkpoints are in PostgreSQL)",
+                      f"claims in volumes {claims}")
 
 
 def check_neighbours(objects: list[dict], port: int, results, label: str) -> None:
@@ -302,8 +378,18 @@ def check_neighbours(objects: list[dict], port: int, results, label: str) -> Non
         for entry in service["spec"]["ports"]:
             results.check(port_number(container, entry.get("targetPort", entry["port"])) == port,
                           f"{label}: Service port {entry['port']} reaches the daemon's {port}")
+    replicas = deployment["spec"].get("replicas", 1)
     for budget in find(objects, "PodDisruptionBudget"):
         results.check(selects(budget["spec"]["selector"], labels), f"{label}: PodDisruptionBudget selects the daemon pods")
+        if "maxUnavailable" in budget["spec"]:
+            evictable = scaled(budget["spec"]["maxUnavailable"], replicas)
+        else:
+            evictable = replicas - scaled(budget["spec"].get("minAvailable", 1), replicas)
+        # A drain must be able to proceed (SIGTERM stops runs at a committed checkpoint);
+        # with several replicas, it must also leave some up.
+        results.check(evictable >= 1 and (replicas == 1 or evictable < replicas),
+                      f"{label}: PodDisruptionBudget lets a drain evict {min(evictable, replicas)} of {replicas} at a time",
+                      f"{budget['spec']}")
     policies = find(objects, "NetworkPolicy")
     results.check(len(policies) == 1, f"{label}: one NetworkPolicy")
     for policy in policies:
@@ -320,6 +406,10 @@ def check_neighbours(objects: list[dict], port: int, results, label: str) -> Non
             egress_ports |= {p.get("port") for p in rule["ports"]}
         results.check(egress_ports == DATABASE_PORTS | {DNS_PORT}, f"{label}: egress only to DNS and the databases",
                       str(sorted(egress_ports, key=str)))
+        if "state_store" in daemon_file(objects):
+            results.check(any(p.get("port") == STATE_STORE_PORT and p.get("protocol", "TCP") == "TCP"
+                              for rule in spec_np.get("egress") or [] for p in rule.get("ports") or []),
+                          f"{label}: egress allows TCP {STATE_STORE_PORT} (the state store's PostgreSQL)")
     accounts = find(objects, "ServiceAccount", spec.get("serviceAccountName"))
     results.check(len(accounts) == 1 and accounts[0].get("automountServiceAccountToken") is False,
                   f"{label}: ServiceAccount {spec.get('serviceAccountName')} exists, without an automounted token")
@@ -379,10 +469,22 @@ def images(objects: list[dict]) -> set[str]:
             for c in pod_spec(o)["containers"]}
 
 
-def check_all(repo: str, renders: dict[str, list[dict]], deployable: list[str], job_key: str, results) -> None:
+# What an overlay may change in the base's daemon file: the state store, for replicas.
+DAEMON_OVERLAY_KEYS = {"state_store", "replica_id"}
+
+
+def check_all(repo: str, renders: dict[str, list[dict]], deployable: list[str], job_key: str, results,
+              base_key: str = "k8s/base") -> None:
     facts = containerfile_facts(repo)
     port = None
+    base_daemon = daemon_file(renders[base_key]) if base_key in renders else None
     for key in deployable:
+        if base_daemon is not None:
+            # An overlay that patches daemon.yaml repeats it whole: it must not drift from the base's.
+            ours = {k: v for k, v in daemon_file(renders[key]).items() if k not in DAEMON_OVERLAY_KEYS}
+            changed = sorted(k for k in set(ours) | set(base_daemon) if ours.get(k) != base_daemon.get(k))
+            results.check(not changed, f"{key}: daemon file is {base_key}'s, apart from {', '.join(sorted(DAEMON_OVERLAY_KEYS))}",
+                          f"differs in {changed}")
         port = check_daemon_pod(renders[key], results, key, facts)
         if port is not None:
             check_neighbours(renders[key], port, results, key)

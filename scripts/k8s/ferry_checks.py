@@ -21,6 +21,8 @@ PLACEHOLDER_ENV = {
     "PG_DSN": "postgresql://ferry:placeholder@127.0.0.1:5432/cart",
     "MONGO_URI": "mongodb://ferry:placeholder@127.0.0.1:27017/",
     "FERRY_API_TOKEN": "placeholder",
+    "FERRY_STATE_DSN": "postgresql://ferry:placeholder@127.0.0.1:5432/ferry",
+    "POD_NAME": "ferry-0",
 }
 
 
@@ -87,6 +89,21 @@ def check_with_ferry(repo: str, renders: dict[str, list[dict]], deployables: lis
         print(f"note  plugins {', '.join(sorted(undeclared))} are not in this tree's Package.swift: "
               "`ferry validate` of the ConfigMap's daemon file is not run")
         return
+    # The last deployable's files, then every other overlay whose mounted files differ
+    # from those already checked (the ha overlay's daemon file adds the state store).
+    checked: list[dict[str, str]] = []
+    for key in [deployable] + [k for k in deployables if k != deployable]:
+        deployment = consistency.find(renders[key], "Deployment")[0]
+        if key != deployable:
+            files = consistency.mounted_files(deployment, consistency.find(renders[key], "ConfigMap"), results, key)
+        if files in checked:
+            continue
+        checked.append(files)
+        validate_mounted(ferry, deployment, files, results, key)
+
+
+def validate_mounted(ferry: str, deployment: dict, files: dict[str, str], results, label: str) -> None:
+    """`ferry validate` on the daemon file, written out with its pipelines as the pod mounts them."""
     args = consistency.pod_spec(deployment)["containers"][0]["args"]
     config_path = args[args.index("--config") + 1]
     with tempfile.TemporaryDirectory() as root:
@@ -98,5 +115,5 @@ def check_with_ferry(repo: str, renders: dict[str, list[dict]], deployables: lis
         output = subprocess.run(
             [ferry, "validate", os.path.join(root, config_path.lstrip("/")), "--plugins", os.path.dirname(ferry)],
             capture_output=True, text=True, check=False, env={**os.environ, **PLACEHOLDER_ENV})
-        results.check(output.returncode == 0, f"{deployable}: `ferry validate` accepts the mounted daemon file and pipelines",
+        results.check(output.returncode == 0, f"{label}: `ferry validate` accepts the mounted daemon file and pipelines",
                       (output.stdout + output.stderr).strip().replace(root, ""))

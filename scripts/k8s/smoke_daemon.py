@@ -3,7 +3,8 @@ servers: the daemon file and pipelines exactly as the prod Deployment mounts
 them from the ConfigMap (only `listen` and `state_dir` moved to a free loopback
 port and a temporary folder), `ferry serve` with its probes, both shop
 pipelines triggered over the API, the backfill Job's four `--shard i/4`
-commands at once, and SIGTERM.
+commands at once, and SIGTERM. Then the ha overlay: its three replicas on one
+PostgreSQL state store (shared checkpoint, the cluster-wide run lock, SIGTERM).
 
 Needs the servers of scripts/test-servers.sh (FERRY_TEST_PG_DSN,
 FERRY_TEST_MONGO_URI) and a built ferry with the mongo, map and postgres
@@ -99,6 +100,13 @@ def wait_for(url: str, deadline: float) -> int:
     return status
 
 
+def probe(url: str) -> tuple[int, dict]:
+    try:
+        return http("GET", url)
+    except (urllib.error.URLError, ConnectionError, ValueError) as error:
+        return 0, {"error": str(error)}
+
+
 def run_to_end(base: str, pipeline: str, results: Results) -> dict:
     status, body = http("POST", f"{base}/pipelines/{pipeline}/runs", {}, TOKEN)
     if not results.check(status == 202, f"POST /pipelines/{pipeline}/runs with the Secret's token: 202", f"{status} {body}"):
@@ -111,6 +119,147 @@ def run_to_end(base: str, pipeline: str, results: Results) -> dict:
         time.sleep(0.2)
     results.fail(f"{pipeline}: run did not finish within 60 s")
     return {}
+
+
+# The ha overlay's `ferry serve` processes, so a failed check still stops them.
+replicas: list[subprocess.Popen] = []
+
+
+def is_json(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def shared_state(bases: list[str], pg_dsn: str, results: Results) -> None:
+    """One checkpoint and one run lock for all replicas, in the state store."""
+    count = len(bases)
+    first = run_to_end(bases[0], "products-to-cart", results)
+    results.check(first.get("status") == "completed" and (first.get("report") or {}).get("inserted") == 200,
+                  "ha: products-to-cart on replica 0 inserts the 200 products", json.dumps(first.get("report")))
+    try:
+        rows = psql(pg_dsn, "SELECT count(*) FROM ferry_state WHERE pipeline = 'products-to-cart'")
+    except RuntimeError as error:
+        rows = str(error)
+    results.check(rows == "1", "ha: its checkpoint is a row of ferry_state in the state store", f"{rows} rows")
+    second = run_to_end(bases[1 % count], "products-to-cart", results)
+    results.check(second.get("status") == "completed" and (second.get("report") or {}).get("read") == 0,
+                  "ha: products-to-cart on replica 1 resumes from that checkpoint (reads nothing new)",
+                  json.dumps(second.get("report")))
+
+    # Another replica's run, as the database sees it: a session holding the pipeline's
+    # run lock (the two-key advisory lock of docs/05-distributed-systems.md).
+    lock = "pg_advisory_lock(17989, hashtext('products-to-cart'))"  # 17989 = 0x4645, PostgresRunLocks.lockSpace
+    holder = subprocess.Popen(["psql", pg_dsn, "-qAt", "-c", f"SELECT {lock}", "-c", "SELECT pg_sleep(60)"],
+                              env={**os.environ, "PGAPPNAME": "ferry-smoke-lock-holder"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 17989 AND granted"
+    try:
+        until = time.monotonic() + 10
+        while psql(pg_dsn, held) == "0" and time.monotonic() < until:
+            time.sleep(0.1)
+        status, body = http("POST", f"{bases[-1]}/pipelines/products-to-cart/runs", {}, TOKEN)
+        results.check(status == 409 and "another replica" in json.dumps(body),
+                      f"ha: while another replica holds the run lock, a trigger on replica {count - 1} gets 409",
+                      f"{status} {body}")
+    finally:
+        psql(pg_dsn, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ferry-smoke-lock-holder'")
+        holder.wait(timeout=10)
+    until = time.monotonic() + 10
+    while psql(pg_dsn, held) != "0" and time.monotonic() < until:
+        time.sleep(0.1)
+    third = run_to_end(bases[-1], "products-to-cart", results)
+    results.check(third.get("status") == "completed", f"ha: once it is released, replica {count - 1} runs it", json.dumps(third))
+
+
+def smoke_ha(repo: str, ferry: str, pg_dsn: str, mongo_uri: str, root: str, results: Results) -> None:
+    """The ha overlay for real: as many `ferry serve` replicas as its Deployment asks, each with
+    the ConfigMap's daemon file (only `listen` and `state_dir` moved) and the environment its pod
+    would get (Secret keys, the downward API's pod name), all on one PostgreSQL state store."""
+    objects = render(os.path.join(repo, "k8s", "overlays", "ha"))
+    deployment = consistency.find(objects, "Deployment")[0]
+    spec = deployment["spec"]
+    container = spec["template"]["spec"]["containers"][0]
+    env_spec = {v["name"]: v.get("valueFrom") or {} for v in container.get("env") or []}
+    count = spec.get("replicas", 1)
+    strategy = spec.get("strategy") or {}
+    results.check(count == 3 and strategy.get("type") == "RollingUpdate"
+                  and strategy.get("rollingUpdate") == {"maxUnavailable": 1, "maxSurge": 1},
+                  "ha: 3 replicas, RollingUpdate (maxUnavailable 1, maxSurge 1)", f"replicas {count}, strategy {strategy}")
+    results.check(env_spec.get("FERRY_STATE_DSN", {}).get("secretKeyRef") == {"name": "ferry-secrets", "key": "state-dsn"},
+                  "ha: FERRY_STATE_DSN comes from the Secret ferry-secrets, key state-dsn", str(env_spec.get("FERRY_STATE_DSN")))
+    results.check(env_spec.get("POD_NAME", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name",
+                  "ha: POD_NAME comes from the downward API (fieldRef metadata.name)", str(env_spec.get("POD_NAME")))
+    files = consistency.mounted_files(deployment, consistency.find(objects, "ConfigMap"), results, "ha")
+    daemon_text = next((text for path, text in files.items() if path.endswith("/daemon.yaml")), "")
+    results.check(re.search(r"^state_store: \$\{FERRY_STATE_DSN\}$", daemon_text, re.MULTILINE) is not None
+                  and re.search(r"^replica_id: \$\{POD_NAME\}$", daemon_text, re.MULTILINE) is not None,
+                  "ha: the daemon file sets state_store: ${FERRY_STATE_DSN} and replica_id: ${POD_NAME}")
+
+    # What the Secret's keys hold here; the pods read them by reference only.
+    secret_values = {"pg-dsn": pg_dsn, "mongo-uri": mongo_uri, "api-token": TOKEN, "state-dsn": pg_dsn}
+    psql(pg_dsn, "TRUNCATE cart.products")
+    bases, logs = [], []
+    for index in range(count):
+        pod = f"ferry-ha-{index}"
+        folder = os.path.join(root, "ha", pod)
+        port = free_port()
+        for path, text in files.items():
+            if path.endswith("/daemon.yaml"):
+                text = re.sub(r"^listen: .*$", f"listen: 127.0.0.1:{port}", text, flags=re.MULTILINE)
+                text = re.sub(r"^state_dir: /var/lib/ferry", f"state_dir: {folder}/var/lib/ferry", text, flags=re.MULTILINE)
+            target = os.path.join(folder, path.lstrip("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        env = {**os.environ, "FERRY_PLUGIN_PATH": os.path.dirname(ferry)}
+        for name, source in env_spec.items():
+            if "secretKeyRef" in source:
+                env[name] = secret_values[source["secretKeyRef"]["key"]]
+            elif (source.get("fieldRef") or {}).get("fieldPath") == "metadata.name":
+                env[name] = pod
+            else:
+                results.fail(f"ha: the smoke run cannot provide {name} ({source})")
+        args = [os.path.join(folder, a.lstrip("/")) if a.startswith("/etc/ferry/") else a for a in container["args"]]
+        logs.append(os.path.join(folder, "serve.log"))
+        with open(logs[-1], "w", encoding="utf-8") as log:
+            replicas.append(subprocess.Popen([ferry, *args], env=env, stdout=subprocess.DEVNULL, stderr=log))
+        bases.append(f"http://127.0.0.1:{port}")
+
+    deadline = time.monotonic() + 30
+    ready = [wait_for(f"{base}/readyz", deadline) for base in bases]
+    answers = [probe(f"{base}/readyz") for base in bases]  # one more look each, once the deadline has passed
+    results.check([status for status, _ in answers] == [200] * count,
+                  f"ha: GET /readyz 200 on all {count} replicas (sources, sinks, state store)", f"{ready}: {answers}")
+    if all(status == 200 for status, _ in answers):
+        shared_state(bases, pg_dsn, results)
+    else:
+        results.fail("ha: the runs on the replicas are not tried: not every replica is ready")
+
+    started = time.monotonic()
+    for replica in replicas:
+        replica.send_signal(signal.SIGTERM)
+    codes = []
+    for replica in replicas:
+        try:
+            codes.append(replica.wait(timeout=35))
+        except subprocess.TimeoutExpired:
+            codes.append(None)
+    elapsed = time.monotonic() - started
+    results.check(codes == [0] * count and elapsed < 25, f"ha: SIGTERM: all {count} replicas exit 0 within the grace period",
+                  f"exits {codes} after {elapsed:.1f} s")
+    password = urllib.parse.urlsplit(pg_dsn).password
+    for index, path in enumerate(logs):
+        with open(path, encoding="utf-8") as handle:
+            lines = [line for line in handle if line.strip()]
+        starting = [json.loads(line) for line in lines if is_json(line) and "ferry serve starting" in line]
+        results.check(bool(lines) and all(is_json(line) for line in lines) and TOKEN not in "".join(lines)
+                      and (not password or f":{password}@" not in "".join(lines)),
+                      f"ha: replica {index}'s logs are JSON lines, without the token or the state store's password")
+        results.check(bool(starting) and starting[0].get("replica") == f"ferry-ha-{index}",
+                      f"ha: replica {index} names itself by its pod name (replica_id)",
+                      str(starting[0] if starting else "no start line"))
 
 
 def smoke(repo: str, results: Results) -> None:
@@ -133,6 +282,7 @@ def smoke(repo: str, results: Results) -> None:
     deployment = consistency.find(objects, "Deployment")[0]
     files = consistency.mounted_files(deployment, consistency.find(objects, "ConfigMap"), results, "prod")
     job = consistency.find(render(os.path.join(repo, "k8s", "jobs", "backfill")), "Job")[0]
+    replicas.clear()
     database = f"ferry_k8s_smoke_{os.getpid()}"
     psql(pg_dsn, f"CREATE DATABASE {database}")
     pg_dsn_smoke = with_database(pg_dsn, database)
@@ -222,15 +372,16 @@ def smoke(repo: str, results: Results) -> None:
                           f"exit {code} after {elapsed:.1f} s")
             with open(log_path, encoding="utf-8") as handle:
                 lines = [line for line in handle if line.strip()]
-            def is_json(line: str) -> bool:
-                try:
-                    return isinstance(json.loads(line), dict)
-                except ValueError:
-                    return False
             results.check(bool(lines) and all(is_json(line) for line in lines), "logs: JSON lines on stderr",
                           next((line for line in lines if not is_json(line)), "no log lines"))
             results.check(TOKEN not in "".join(lines), "logs: the API token never appears")
+
+            smoke_ha(repo, ferry, pg_dsn_smoke, mongo_uri, root, results)
     finally:
+        for replica in replicas:
+            if replica.poll() is None:
+                replica.kill()
+                replica.wait()
         if daemon is not None and daemon.poll() is None:
             daemon.kill()
             daemon.wait()

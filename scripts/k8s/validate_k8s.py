@@ -10,6 +10,7 @@ Exit 0 only if every check passed.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import re
@@ -31,8 +32,10 @@ from kustomize_lite import KustomizeError, describe, load_documents, object_id, 
 KUBERNETES_VERSION = "1.30.0"
 
 # What `kubectl apply -k` is pointed at, and the base they share.
-KUSTOMIZATIONS = ["k8s/base", "k8s/overlays/dev", "k8s/overlays/prod", "k8s/jobs/backfill"]
-DEPLOYABLE = ["k8s/overlays/dev", "k8s/overlays/prod"]
+KUSTOMIZATIONS = ["k8s/base", "k8s/overlays/dev", "k8s/overlays/ha", "k8s/overlays/prod", "k8s/jobs/backfill"]
+# The daemon's overlays; the last is the one the backfill Job runs beside (same image, same ConfigMap).
+DEPLOYABLE = ["k8s/overlays/dev", "k8s/overlays/ha", "k8s/overlays/prod"]
+HA = "k8s/overlays/ha"
 
 
 class Results:
@@ -168,7 +171,7 @@ def validate_repo(repo: str, results: Results) -> dict[str, list[dict]]:
     return renders
 
 
-def self_check(repo: str, results: Results) -> None:
+def self_check(repo: str, results: Results, renders: dict[str, list[dict]] | None = None) -> None:
     """Each known-bad fixture must be refused, or the validator cannot fail."""
     fixtures = os.path.join(repo, "scripts", "k8s", "fixtures")
     for name in ("typo-field.yaml", "wrong-type.yaml", "unknown-kind.yaml"):
@@ -191,6 +194,21 @@ def self_check(repo: str, results: Results) -> None:
     consistency.check_daemon_pod(objects, bad, "fixture", consistency.containerfile_facts(repo))
     results.check(bad.failed >= 2, "self-check: inconsistent fixture fails the daemon checks",
                   f"only {bad.failed} failures")
+    # The replica rules must catch the ha overlay without its state store (three
+    # replicas each firing every tick) and with a DSN written into the ConfigMap.
+    if renders and HA in renders:
+        facts = consistency.containerfile_facts(repo)
+        for what, replacement in (("three replicas on file state", ""),
+                                  ("a literal state_store DSN", "state_store: postgresql://ferry:secret@db:5432/ferry\n")):
+            objects = copy.deepcopy(renders[HA])
+            for configmap in consistency.find(objects, "ConfigMap"):
+                data = configmap.get("data") or {}
+                if "daemon.yaml" in data:
+                    data["daemon.yaml"] = re.sub(r"^state_store:.*\n", replacement, data["daemon.yaml"], flags=re.MULTILINE)
+            bad = Results(quiet=True)
+            consistency.check_daemon_pod(objects, bad, "fixture", facts)
+            results.check(bad.failed >= 1, f"self-check: the ha overlay with {what} fails the daemon checks",
+                          "no check failed")
 
 
 def main() -> int:
@@ -199,8 +217,8 @@ def main() -> int:
     args = parser.parse_args()
     results = Results()
     try:
-        validate_repo(args.repo, results)
-        self_check(args.repo, results)
+        renders = validate_repo(args.repo, results)
+        self_check(args.repo, results, renders)
     except Exception:  # a crash of the validator is a failure, never a pass
         traceback.print_exc()
         results.fail("validator crashed")
