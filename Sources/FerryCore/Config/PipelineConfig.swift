@@ -25,6 +25,8 @@ public struct StageConfig: Sendable {
 public struct DeadLetterConfig: Sendable {
     /// A JSON Lines file; nil means `<state dir>/<pipeline>.dead-letters.jsonl`.
     public var path: String?
+    /// Or a sink plugin (a PostgreSQL table, a MongoDB collection, …) instead of the file.
+    public var sink: StageConfig?
     /// The error budget: the run fails once more records than this are rejected.
     public var maxRecords: Int
     /// The budget as a share of the records read (0…1), checked once 100 have been

@@ -128,8 +128,14 @@ public struct PipelineLoader: Sendable {
         }
         var deadLetters = DeadLetterConfig()
         if let node = expanded("dead_letters") {
-            for entry in node.entries where !["path", "max", "max_ratio"].contains(entry.key) {
-                fail(entry.keyLine, "dead_letters.\(entry.key)", "unknown field (known: max, max_ratio, path)")
+            for entry in node.entries where !["path", "sink", "max", "max_ratio"].contains(entry.key) {
+                fail(entry.keyLine, "dead_letters.\(entry.key)", "unknown field (known: max, max_ratio, path, sink)")
+            }
+            if let sinkNode = node["sink"] {
+                if node["path"] != nil {
+                    fail(sinkNode.line, "dead_letters.sink", "give either 'path' (a JSON Lines file) or 'sink' (a sink plugin), not both")
+                }
+                deadLetters.sink = stage(sinkNode, role: "dead_letters.sink", line: sinkNode.line)
             }
             if let ratio = node["max_ratio"] {
                 if let value = ratio.stringValue.flatMap(Double.init), (0...1).contains(value) {

@@ -78,12 +78,21 @@ final class CommitLoop: @unchecked Sendable {
         if failure == nil {
             let stats = runner.statistics.withLock { $0 }
             if let reason = runner.plan.pipeline.deadLetters.exceeded(rejected: stats.deadLettered, read: stats.read, final: true) {
-                failure = "dead-letter budget exceeded: \(reason) (see \(runner.deadLetterPath))"
+                failure = "dead-letter budget exceeded: \(reason) (see \(deadLetters.location))"
             }
         }
         // The last save marks the checkpoint complete even if nothing moved since.
         if exhausted && failure == nil && lastState != nil { dirty = true }
         saveCheckpoint(complete: exhausted && failure == nil)
+        // Dead letters of batches that never reached a checkpoint still go out
+        // (their records come again on the next run, and are rejected again).
+        if !runner.options.dryRun {
+            do {
+                try deadLetters.sync()
+            } catch {
+                failure = failure ?? "\(error)"
+            }
+        }
         return (failure, sample, checkpoint)
     }
 
@@ -145,7 +154,7 @@ final class CommitLoop: @unchecked Sendable {
                 return (stats.deadLettered, stats.read)
             }
             if let reason = runner.plan.pipeline.deadLetters.exceeded(rejected: total, read: read, final: false) {
-                failure = "dead-letter budget exceeded: \(reason) (see \(runner.deadLetterPath))"
+                failure = "dead-letter budget exceeded: \(reason) (see \(deadLetters.location))"
                 runner.abortFlag.cancel()
             }
         case .failed(_, let item, let chain, let message):
@@ -161,7 +170,13 @@ final class CommitLoop: @unchecked Sendable {
 
     private func saveCheckpoint(complete: Bool) {
         guard !runner.options.dryRun, dirty, let lastState else { return }
-        deadLetters.sync()
+        do {
+            try deadLetters.sync()
+        } catch {
+            failure = failure ?? "\(error)"
+            runner.abortFlag.cancel()
+            return
+        }
         let pipeline = runner.plan.pipeline
         let next = Checkpoint(
             pipeline: pipeline.name, sourcePlugin: runner.plan.source.plugin.name, shardIndex: shard.index,

@@ -1,29 +1,70 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CFerryPlugin
 import FerryPluginKit
 import Foundation
 
-/// Appends rejected records to a JSON Lines file, one object per record:
-/// time, pipeline, stage, plugin, reason and the record itself.
+/// Keeps rejected records, one entry per record: time, pipeline, stage, plugin,
+/// reason and the record itself. Either appended to a JSON Lines file at once,
+/// or collected and handed to a sink plugin (`dead_letters.sink`: a table, a
+/// collection) as one batch at `sync`, which comes before every checkpoint: a
+/// checkpoint never moves past a dead letter that is not stored.
 final class DeadLetterWriter: @unchecked Sendable {
     let path: String
     let pipeline: String
+    /// The sink plugin instance, when dead letters go to one instead of the file.
+    private let sink: PluginInstance?
     private let lock = NSLock()
     private var fd: Int32 = -1
+    private let pending = BatchBuilder()
+    /// Set once the sink failed to store dead letters: every later `sync` fails
+    /// too, so no later checkpoint can pass the ones that were lost with it.
+    private var failure: StateError?
     private(set) var written = 0
 
-    init(path: String, pipeline: String) {
+    init(path: String, pipeline: String, sink: PluginInstance? = nil) {
         self.path = path
         self.pipeline = pipeline
+        self.sink = sink
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit {
+        if fd >= 0 { close(fd) }
+        sink?.close()
+    }
 
-    /// Writes one dead letter; the file is created on first use only.
+    /// Where they go, for messages and the run report.
+    var location: String {
+        sink.map { "sink plugin '\($0.plugin.name)' (dead_letters.sink)" } ?? path
+    }
+
+    /// Records one dead letter: to the file now, or to the sink at the next `sync`.
     func write(stage: String, plugin: String, reason: String, record: DocumentView?) throws {
+        let time = Date()
+        let maskedReason = SecretMasking.mask(reason)
+        if sink != nil {
+            lock.lock()
+            defer { lock.unlock() }
+            pending.appendDocument { document in
+                document.appendDatetime("time", milliseconds: Int64((time.timeIntervalSince1970 * 1000).rounded(.down)))
+                document.append("pipeline", pipeline)
+                document.append("stage", stage)
+                document.append("plugin", plugin)
+                document.append("reason", maskedReason)
+                if let record {
+                    document.appendDocument("record") { nested in
+                        for element in record { nested.append(element) }
+                    }
+                } else {
+                    document.appendNull("record")
+                }
+            }
+            written += 1
+            return
+        }
         var line = "{\"time\":"
-        JSONValue.writeString(ISO8601DateFormatter().string(from: Date()), to: &line)
+        JSONValue.writeString(ISO8601DateFormatter().string(from: time), to: &line)
         line += ",\"pipeline\":"
         JSONValue.writeString(pipeline, to: &line)
         line += ",\"stage\":"
@@ -31,7 +72,7 @@ final class DeadLetterWriter: @unchecked Sendable {
         line += ",\"plugin\":"
         JSONValue.writeString(plugin, to: &line)
         line += ",\"reason\":"
-        JSONValue.writeString(SecretMasking.mask(reason), to: &line)
+        JSONValue.writeString(maskedReason, to: &line)
         line += ",\"record\":"
         line += record.flatMap { ExtendedJSON.render($0, canonical: true) } ?? "null"
         line += "}\n"
@@ -57,10 +98,34 @@ final class DeadLetterWriter: @unchecked Sendable {
         written += 1
     }
 
-    /// Makes the dead letters durable before a checkpoint moves past them.
-    func sync() {
+    /// Makes the dead letters durable before a checkpoint moves past them: an
+    /// fsync of the file, or the pending ones written and committed by the sink.
+    /// A dead letter the sink refuses fails the run: it has nowhere else to go.
+    func sync() throws {
         lock.lock()
         defer { lock.unlock() }
-        if fd >= 0 { fsync(fd) }
+        guard let sink else {
+            if fd >= 0 { fsync(fd) }
+            return
+        }
+        if let failure { throw failure }
+        guard !pending.isEmpty else { return }
+        let count = pending.count
+        var batch = ferry_batch()
+        pending.finish(into: &batch)
+        defer { BatchBuilder.release(&batch) }
+        var result = ferry_result()
+        do {
+            try sink.write(&batch, &result)
+            try sink.commit()
+        } catch {
+            failure = StateError("cannot store \(count) dead letters in \(location): \(error)")
+            throw failure!
+        }
+        if result.reject_count > 0 {
+            let reason = result.rejects.map { $0[0].reason.map { String(cString: $0) } ?? "(no reason given)" } ?? "(no reason given)"
+            failure = StateError("\(location) refused \(result.reject_count) of \(count) dead letters: \(reason)")
+            throw failure!
+        }
     }
 }

@@ -12,6 +12,8 @@ public struct PipelinePlan: Sendable {
     public var source: Stage
     public var transforms: [Stage]
     public var sink: Stage
+    /// Where rejected records go when it is a sink plugin rather than the file.
+    public var deadLetterSink: Stage?
 
     /// Resolves every stage; collects every problem before failing.
     public static func resolve(_ pipeline: PipelineConfig, catalog: PluginCatalog) throws(ConfigErrors) -> PipelinePlan {
@@ -37,7 +39,9 @@ public struct PipelinePlan: Sendable {
         let source = resolveStage(pipeline.source, kind: .source, kindName: "source")
         let transforms = pipeline.transforms.map { resolveStage($0, kind: .transform, kindName: "transform") }
         let sink = resolveStage(pipeline.sink, kind: .sink, kindName: "sink")
+        let deadLetterSink = pipeline.deadLetters.sink.flatMap { resolveStage($0, kind: .sink, kindName: "sink") }
         guard errors.isEmpty, let source, let sink else { throw ConfigErrors(errors: errors) }
-        return PipelinePlan(pipeline: pipeline, source: source, transforms: transforms.compactMap { $0 }, sink: sink)
+        return PipelinePlan(
+            pipeline: pipeline, source: source, transforms: transforms.compactMap { $0 }, sink: sink, deadLetterSink: deadLetterSink)
     }
 }

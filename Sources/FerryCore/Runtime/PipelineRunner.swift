@@ -160,12 +160,12 @@ public final class PipelineRunner: @unchecked Sendable {
             return finish(.failed("\(error)"))
         }
         let resume: Checkpoint? = pipeline.mode == .full ? nil : previous
-        let deadLetters = DeadLetterWriter(path: deadLetterPath, pipeline: pipeline.name)
 
         // Open everything before reading anything, so config errors cost no data movement.
         let source: PluginInstance
         var workers: [Worker] = []
         var orderedSink: PluginInstance?
+        var deadLetterSink: PluginInstance?
         let sinkIsOrdered = plan.sink.plugin.capabilities.contains(.orderedSink)
         let sinkPreviews = plan.sink.plugin.hasPreview
         report.sinkPreviewed = options.dryRun && sinkPreviews
@@ -200,11 +200,19 @@ public final class PipelineRunner: @unchecked Sendable {
                     : nil
                 workers.append(Worker(transforms: transforms, sink: sink))
             }
+            // A dry run stores no dead letters, so it does not open their sink either.
+            if let stage = plan.deadLetterSink, !options.dryRun {
+                var deadLetterOptions = instanceOptions(stage, kind: .sink)
+                deadLetterOptions.mode = .incremental  // append: `full` must not replace the dead letters of earlier runs
+                deadLetterSink = try PluginInstance(
+                    plugin: stage.plugin, options: deadLetterOptions, cancel: cancelFlag, logger: logger, metrics: metrics)
+            }
         } catch {
             workers.forEach { $0.close() }
             orderedSink?.close()
             return finish(.failed(error.description))
         }
+        let deadLetters = DeadLetterWriter(path: deadLetterPath, pipeline: pipeline.name, sink: deadLetterSink)
 
         let estimate = source.estimate()
         statistics.withLock { $0.estimatedTotal = estimate }
@@ -301,7 +309,7 @@ public final class PipelineRunner: @unchecked Sendable {
         orderedSink?.close()
         source.close()
         report.sample = sample
-        if deadLetters.written > 0 { report.deadLetterPath = deadLetterPath }
+        if deadLetters.written > 0 { report.deadLetterPath = deadLetters.location }
 
         let outcome: RunOutcome
         if let failure {

@@ -89,7 +89,8 @@ public final class FileStateStore: StateStore {
 
     /// Creates the directory and a probe file in it, then removes the probe.
     public func checkWritable() throws {
-        let probe = "\(directory)/.ready-\(getpid())"
+        // Unique per call: readiness checks every pipeline at once, often in one directory.
+        let probe = "\(directory)/.ready-\(getpid())-\(UUID().uuidString.prefix(8))"
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try Data().write(to: URL(fileURLWithPath: probe))
