@@ -41,8 +41,14 @@ def missing_plugins(repo: str, ferry: str, needed: set[str]) -> tuple[set[str], 
 def find_ferry(repo: str) -> str | None:
     candidates = [os.environ.get("FERRY_EXECUTABLE", "")]
     candidates += [os.path.join(repo, ".build", configuration, "ferry") for configuration in ("debug", "release")]
-    built = [c for c in candidates if c and os.access(c, os.X_OK)]
-    return max(built, key=os.path.getmtime) if built else None
+    built = sorted((c for c in candidates if c and os.access(c, os.X_OK)), key=os.path.getmtime, reverse=True)
+    # The newest build whose folder has the plugins the manifests use: a release
+    # build of only the benchmark's products (scripts/bench-*.sh) must not win.
+    for candidate in built:
+        folder = os.path.dirname(candidate)
+        if all(os.path.exists(os.path.join(folder, f"lib{product}.so")) for product in PLUGIN_PRODUCTS.values()):
+            return candidate
+    return built[0] if built else None
 
 
 def long_options(ferry: str, command: str) -> set[str]:
