@@ -29,9 +29,10 @@ fi
 
 # --- 1. Debian packages ------------------------------------------------------
 # libpq/libmongoc/libbson/libpcre2 headers are linked by the Swift targets;
-# postgresql provides the server binaries for the test servers; pkg-config is
+# postgresql provides the server binaries for the test servers (openssl makes
+# their throwaway TLS certificates); pkg-config is
 # how SwiftPM finds the C libraries.
-PACKAGES=(libpq-dev libmongoc-dev libbson-dev libpcre2-dev postgresql pkg-config)
+PACKAGES=(libpq-dev libmongoc-dev libbson-dev libpcre2-dev postgresql pkg-config openssl)
 
 # A fresh Debian 12 may have no Python or no venv/ensurepip module; both are
 # needed for the SecantusDB virtualenv below. Only added when missing.

@@ -215,6 +215,24 @@ cmd_start() {
         die "initdb failed"
     fi
     START_PGDATA="$pgdata"
+    # TLS on offer (clients that ask for it get it; libpq's default `prefer`
+    # does): a throwaway CA and a server certificate for 127.0.0.1/localhost,
+    # so the tests can check verify-full against a real handshake. The CA's
+    # path is exported as FERRY_TEST_PG_CA.
+    local tls="$pgdir/tls"
+    mkdir -p "$tls"
+    if ! (cd "$tls" \
+        && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ferry-test-ca" \
+            -keyout ca.key -out ca.crt \
+        && openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr \
+        && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext \
+        && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile san.ext -out server.crt) >"$pgdir/tls.log" 2>&1; then
+        log_tail openssl "$pgdir/tls.log"
+        die "cannot make the test TLS certificates"
+    fi
+    chmod 600 "$tls/server.key"
+    [ -n "$PG_RUN_AS" ] && chown -R "$PG_RUN_AS:" "$tls"
     # Listen on loopback only, on our port, socket in the temp dir. Durability
     # is pointless for a throwaway server: turn it off for speed.
     cat >>"$pgdata/postgresql.conf" <<EOF
@@ -226,6 +244,9 @@ unix_socket_directories = '$sock'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+ssl = on
+ssl_cert_file = '$tls/server.crt'
+ssl_key_file = '$tls/server.key'
 EOF
 
     log "start: postgres on 127.0.0.1:$pg_port"
@@ -298,6 +319,7 @@ EOF
             FERRY_TEST_PG_USER "$PG_USER" \
             FERRY_TEST_PG_PASSWORD "$PG_PASSWORD" \
             FERRY_TEST_PG_DB "$PG_DB" \
+            FERRY_TEST_PG_CA "$pgdir/tls/ca.crt" \
             FERRY_TEST_PG_BIN "$PG_BIN" \
             FERRY_TEST_PG_DATA "$pgdata" \
             FERRY_TEST_PG_SOCKET_DIR "$sock" \

@@ -10,9 +10,13 @@ public struct PostgresDSN: Sendable, CustomStringConvertible {
     public var user = ProcessInfo.processInfo.environment["USER"] ?? "postgres"
     public var password: String?
     public var database: String?
-    /// Only `disable` and `prefer`/`allow` (tried without TLS) are supported: the
-    /// state store talks to a database inside the cluster.
-    public var sslmode = "disable"
+    /// As libpq: `disable`; `allow`/`prefer` (TLS if the server offers it, no
+    /// certificate check; the default); `require` (TLS, no check, or a CA check
+    /// when `sslrootcert` is given); `verify-ca` (the chain, against
+    /// `sslrootcert` or the system roots); `verify-full` (the chain and the host name).
+    public var sslmode = "prefer"
+    /// A PEM file of the CA(s) to trust.
+    public var sslRootCert: String?
     /// Shown in pg_stat_activity, so an operator can tell Ferry's sessions apart.
     public var applicationName = "ferry"
 
@@ -23,8 +27,12 @@ public struct PostgresDSN: Sendable, CustomStringConvertible {
         } else {
             try parseKeywords(trimmed)
         }
-        guard ["disable", "allow", "prefer"].contains(sslmode) else {
-            throw StateStoreConfigError("state store DSN \(description): sslmode=\(sslmode) is not supported by the state store (use disable)")
+        guard ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(sslmode) else {
+            throw StateStoreConfigError(
+                "state store DSN \(description): sslmode=\(sslmode) is not one of disable, allow, prefer, require, verify-ca, verify-full")
+        }
+        if let sslRootCert, !FileManager.default.isReadableFile(atPath: sslRootCert) {
+            throw StateStoreConfigError("state store DSN \(description): sslrootcert \(sslRootCert) cannot be read")
         }
     }
 
@@ -100,10 +108,11 @@ public struct PostgresDSN: Sendable, CustomStringConvertible {
         case "password": password = value
         case "dbname": database = value
         case "sslmode": sslmode = value
+        case "sslrootcert": sslRootCert = value
         case "application_name": applicationName = value
         case "connect_timeout", "options": break  // harmless for the state store
         default:
-            throw StateStoreConfigError("state store DSN: parameter '\(key)' is not supported (known: host, port, user, password, dbname, sslmode)")
+            throw StateStoreConfigError("state store DSN: parameter '\(key)' is not supported (known: host, port, user, password, dbname, sslmode, sslrootcert, application_name)")
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOSSL
 import PostgresNIO
 
 /// One PostgreSQL connection used from plain threads: every call blocks until
@@ -87,8 +88,14 @@ public final class PostgresSession: @unchecked Sendable {
             configuration = .init(
                 unixSocketPath: "\(dsn.host)/.s.PGSQL.\(dsn.port)", username: dsn.user, password: dsn.password, database: dsn.database)
         } else {
+            let tls: PostgresConnection.Configuration.TLS
+            do {
+                tls = try Self.tls(for: dsn)
+            } catch {
+                throw PostgresStoreError(what: "\(what): TLS settings of \(dsn)", error: error, connectionLost: false)
+            }
             configuration = .init(
-                host: dsn.host, port: dsn.port, username: dsn.user, password: dsn.password, database: dsn.database, tls: .disable)
+                host: dsn.host, port: dsn.port, username: dsn.user, password: dsn.password, database: dsn.database, tls: tls)
         }
         configuration.options.connectTimeout = timeout
         configuration.options.additionalStartupParameters = [("application_name", dsn.applicationName)]
@@ -103,6 +110,29 @@ public final class PostgresSession: @unchecked Sendable {
             return fresh
         } catch {
             throw PostgresStoreError(what: "\(what): cannot connect to \(dsn)", error: error, connectionLost: true)
+        }
+    }
+
+    /// libpq's sslmode, in NIOSSL terms.
+    static func tls(for dsn: PostgresDSN) throws -> PostgresConnection.Configuration.TLS {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let root = dsn.sslRootCert { configuration.trustRoots = .file(root) }
+        switch dsn.sslmode {
+        case "disable":
+            return .disable
+        case "allow", "prefer":
+            configuration.certificateVerification = .none
+            return .prefer(try NIOSSLContext(configuration: configuration))
+        case "require":
+            // As libpq: with a root certificate given, require also checks the chain.
+            configuration.certificateVerification = dsn.sslRootCert == nil ? .none : .noHostnameVerification
+            return .require(try NIOSSLContext(configuration: configuration))
+        case "verify-ca":
+            configuration.certificateVerification = .noHostnameVerification
+            return .require(try NIOSSLContext(configuration: configuration))
+        default:  // verify-full
+            configuration.certificateVerification = .fullVerification
+            return .require(try NIOSSLContext(configuration: configuration))
         }
     }
 

@@ -17,6 +17,9 @@ struct PostgresStateStoreTests {
         #expect(keywords.host == "/var/run/postgresql" && keywords.port == 5433 && keywords.database == "cart")
         #expect(keywords.password == "it's q" && keywords.user == "etl")
         #expect(throws: StateStoreConfigError.self) { try PostgresDSN(parsing: "host=x sslcert=/tmp/c") }
+        #expect(throws: StateStoreConfigError.self) { try PostgresDSN(parsing: "host=x sslmode=bogus") }
+        #expect(throws: StateStoreConfigError.self) { try PostgresDSN(parsing: "host=x sslmode=verify-full sslrootcert=/nonexistent/ca.crt") }
+        #expect(try PostgresDSN(parsing: "host=x").sslmode == "prefer")
         #expect(throws: StateStoreConfigError.self) { try PostgresDSN(parsing: "host=x port=99999") }
         #expect(throws: StateStoreConfigError.self) { try StateStores.make(setting: "/var/lib/ferry", directory: "/tmp") }
         #expect(try StateStores.make(setting: nil, directory: "/tmp/x") is FileStateStore)
@@ -153,6 +156,45 @@ struct PostgresStateStoreTests {
         let bad = try TestSupport.run(ferry, ["run", "\(directory)/p.yaml", "--state-store", "/var/lib/ferry"] + common)
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("not a PostgreSQL DSN"), "\(bad.stderr)")
+    }
+
+    /// Whether the session's own backend speaks TLS, asked through that session.
+    func sessionUsesTLS(_ dsn: PostgresDSN) throws -> Bool {
+        let session = PostgresSession(dsn: dsn)
+        defer { session.close() }
+        let rows = try session.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", "ask about TLS")
+        return try rows[0].decode(Bool.self)
+    }
+
+    @Test("TLS as libpq's sslmode: verify-full against the test CA, prefer by default, disable; a foreign CA is refused")
+    func tls() throws {
+        let pg = try PostgresFixture()
+        guard let ca = ProcessInfo.processInfo.environment["FERRY_TEST_PG_CA"] else {
+            throw TestFailure("FERRY_TEST_PG_CA is not set: scripts/test-servers.sh exports it")
+        }
+        let base = try PostgresDSN(parsing: pg.dsn)
+        var full = base
+        full.sslmode = "verify-full"
+        full.sslRootCert = ca
+        #expect(try sessionUsesTLS(full))
+        #expect(try sessionUsesTLS(base), "the default (prefer) should use the TLS the server offers")
+        var plain = base
+        plain.sslmode = "disable"
+        #expect(try !sessionUsesTLS(plain))
+        // A checkpoint round trip over verify-full.
+        let store = PostgresStateStore(dsn: full)
+        let pipeline = PostgresFixture.name("tls")
+        try store.save(Checkpoint(pipeline: pipeline, sourcePlugin: "file", state: Data([7]), records: 7))
+        #expect(try store.load(pipeline: pipeline, shard: .whole, sourcePlugin: "file")?.records == 7)
+        try store.reset(pipeline: pipeline, shard: nil)
+        // The system's roots do not include the throwaway CA: the handshake must fail, clearly.
+        var foreign = base
+        foreign.sslmode = "verify-full"
+        foreign.sslRootCert = nil
+        let error = #expect(throws: PostgresStoreError.self) { try sessionUsesTLS(foreign) }
+        #expect(error?.message.contains("cannot connect") == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains(":\(base.password ?? "")@") == false, "the password is in: \(error?.message ?? "")")
+        #expect(error?.message.lowercased().contains("certificate") == true || error?.message.contains("handshake") == true, "\(error?.message ?? "")")
     }
 }
 
