@@ -115,13 +115,15 @@ public enum APIRoutes {
             let limit = limitText.flatMap { Int($0) } ?? 50
             if limitText != nil && (Int(limitText!) ?? 0) < 1 { return problem(.badRequest, "limit: expected a positive integer") }
             if let pipeline, deps.registry.pipelines[pipeline] == nil { return problem(.notFound, "no pipeline named '\(pipeline)'") }
-            return json(.ok, .object(["runs": .array(deps.registry.list(pipeline: pipeline, limit: limit))]))
+            let runs = deps.registry.list(pipeline: pipeline, limit: limit)
+            let trusted = deps.token.accepts(request.headers[.authorization])
+            return json(.ok, .object(["runs": .array(trusted ? runs : runs.map(withoutRecords))]))
         }
 
-        router.get("runs/:id") { _, context -> Response in
+        router.get("runs/:id") { request, context -> Response in
             let id = try context.parameters.require("id")
             guard let run = deps.registry.json(id: id) else { return problem(.notFound, "no run with id '\(id)'") }
-            return json(.ok, run)
+            return json(.ok, deps.token.accepts(request.headers[.authorization]) ? run : withoutRecords(run))
         }
 
         router.post("runs/:id/cancel") { request, context -> Response in
@@ -135,6 +137,16 @@ public enum APIRoutes {
             }
         }
         return router
+    }
+
+    /// A dry run's report carries records (customer data, often): reads without
+    /// the token get the counts, not the records.
+    static func withoutRecords(_ run: JSONValue) -> JSONValue {
+        guard case .object(var object) = run, case .object(var report)? = object["report"], report["sample"] != nil else { return run }
+        report["sample"] = nil
+        report["sampleHidden"] = .string("the sample records need the API token (Authorization: Bearer …)")
+        object["report"] = .object(report)
+        return .object(object)
     }
 
     static func describe(pipeline name: String, _ deps: Dependencies) -> JSONValue {

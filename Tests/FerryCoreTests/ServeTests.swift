@@ -126,9 +126,18 @@ struct ServeTests {
         let serve = try start()
         let (status, body) = try serve.post("/pipelines/copy/runs", body: #"{"dryRun": true, "limit": 30}"#)
         #expect(status == 202)
-        let run = try serve.waitForRun(try JSONValue.parse(body)["id"]!.stringValue!)
-        #expect(run["status"] == "completed")
-        #expect(run["dryRun"] == .bool(true))
+        let id = try JSONValue.parse(body)["id"]!.stringValue!
+        let open = try serve.waitForRun(id)
+        #expect(open["status"] == "completed")
+        #expect(open["dryRun"] == .bool(true))
+        // Without the token: the counts, not the records.
+        #expect(open["report"]?["sample"] == nil && open["report"]?["sampleHidden"] != nil, "\(open.jsonText)")
+        #expect((open["report"]?["read"]?.doubleValue ?? 0) >= 30, "the counts stay")
+        let listed = try serve.getJSON("/runs?pipeline=copy")["runs"]?.arrayValue?.first
+        #expect(listed?["report"]?["sample"] == nil)
+        let (authorized, text) = try serve.request("GET", "/runs/\(id)", headers: ["Authorization": "Bearer \(serve.token)"])
+        #expect(authorized == 200)
+        let run = try JSONValue.parse(text)
         #expect((run["report"]?["sample"]?.arrayValue ?? []).count == 5)
         #expect(run["report"]?["sample"]?.arrayValue?.first?["title"] != nil)
         #expect(!FileManager.default.fileExists(atPath: "\(serve.directory)/out/copy.jsonl"))
