@@ -5,7 +5,8 @@ import Foundation
 import Logging
 
 /// What /readyz checks: the state store can be written, and each pipeline's
-/// source opens and its sink opens and passes `check`, each within a timeout.
+/// source opens and its sink (and dead-letter sink, if any) opens and passes
+/// `check`, each within a timeout.
 /// A plugin call that hangs is abandoned on its thread, never waited for.
 struct ReadinessProbe: Sendable {
     let registry: RunRegistry
@@ -60,7 +61,17 @@ struct ReadinessProbe: Sendable {
             defer { instance.close() }
             try instance.healthCheck()
         }
-        return problems + [source, sink].compactMap { $0 }
+        // Where rejected records go must work too, or the first one fails the run.
+        var deadLetterSink: String?
+        if let stage = plan.deadLetterSink {
+            let deadLetterOptions = options(stage, kind: .sink)
+            deadLetterSink = within("dead-letter sink '\(stage.plugin.name)'") {
+                let instance = try PluginInstance(plugin: stage.plugin, options: deadLetterOptions, cancel: CancelFlag(), logger: logger)
+                defer { instance.close() }
+                try instance.healthCheck()
+            }
+        }
+        return problems + [source, sink, deadLetterSink].compactMap { $0 }
     }
 
     private func checkStateStore(_ plan: PipelinePlan) -> String? {

@@ -241,6 +241,23 @@ struct ServeTests {
         #expect(body.contains("is not a directory"))
     }
 
+    @Test("readiness checks the dead-letter sink too: one that cannot open makes the pipeline not ready, by name")
+    func deadLetterSinkNotReady() throws {
+        let pipeline = """
+            name: rejects
+            source: {plugin: generate, config: {count: 10}}
+            sink: {plugin: blackhole}
+            dead_letters: {sink: {plugin: file, config: {path: "{{dir}}/a-file/dead.jsonl"}}}
+            """
+        let serve = try ServeProcess(
+            daemonYAML: "listen: 127.0.0.1:{{port}}\npipelines:\n  - file: rejects.yaml\nstate_dir: {{dir}}/state\n",
+            files: ["rejects.yaml": pipeline, "a-file": "not a directory"])
+        try serve.waitUntilUp()
+        let (status, body) = try serve.get("/readyz")
+        #expect(status == 503)
+        #expect(body.contains("dead-letter sink 'file'") && body.contains("is not a directory"), "\(body)")
+    }
+
     @Test("an invalid daemon file is refused at start with file, line and field; validate checks it too")
     func invalidDaemonFile() throws {
         let directory = try TestSupport.temporaryDirectory("serve-invalid")
