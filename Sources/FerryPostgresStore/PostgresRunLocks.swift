@@ -23,6 +23,11 @@ public final class PostgresRunLocks: @unchecked Sendable {
 
     let dsn: PostgresDSN
     let replica: String
+    /// The replica's name plus a token of this process, as written in a claim.
+    /// A claim retried after a lost reply finds its own row and still counts as
+    /// claimed (the insert may have committed before the connection dropped);
+    /// the token keeps two replicas with one misconfigured name apart.
+    let claimant: String
     let session: PostgresSession
     private let prepared = Locked(false)
     private let claims = Locked(0)
@@ -30,6 +35,7 @@ public final class PostgresRunLocks: @unchecked Sendable {
     public init(dsn: PostgresDSN, replica: String) {
         self.dsn = dsn
         self.replica = replica
+        claimant = "\(replica) \(UUID().uuidString.prefix(8).lowercased())"
         session = PostgresSession(dsn: dsn)
     }
 
@@ -71,8 +77,9 @@ public final class PostgresRunLocks: @unchecked Sendable {
         try prepare()
         let rows = try session.query(
             """
-            INSERT INTO ferry_schedule_fires (pipeline, tick, replica) VALUES (\(pipeline), to_timestamp(\(tick.timeIntervalSince1970)), \(replica))
-            ON CONFLICT (pipeline, tick) DO NOTHING RETURNING 1
+            INSERT INTO ferry_schedule_fires (pipeline, tick, replica) VALUES (\(pipeline), to_timestamp(\(tick.timeIntervalSince1970)), \(claimant))
+            ON CONFLICT (pipeline, tick) DO UPDATE SET replica = EXCLUDED.replica WHERE ferry_schedule_fires.replica = EXCLUDED.replica
+            RETURNING 1
             """, "claim schedule tick of '\(pipeline)'")
         // Old claims only matter until their tick has passed on every replica.
         let count = claims.withLock { value -> Int in
@@ -80,7 +87,8 @@ public final class PostgresRunLocks: @unchecked Sendable {
             return value
         }
         if count % 100 == 1 {
-            try session.query("DELETE FROM ferry_schedule_fires WHERE tick < now() - interval '7 days'", "prune old schedule ticks")
+            // Housekeeping only: a user without DELETE must not turn a claimed tick into a misfire.
+            _ = try? session.query("DELETE FROM ferry_schedule_fires WHERE tick < now() - interval '7 days'", "prune old schedule ticks")
         }
         return !rows.isEmpty
     }

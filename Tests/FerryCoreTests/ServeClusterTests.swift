@@ -69,7 +69,7 @@ struct ServeClusterTests {
         if let first = ticks.first, let last = ticks.last { #expect((last - first) / 2 + 1 == ticks.count, "\(ticks)") }
         #expect(scheduled.allSatisfy { $0["status"] == "completed" || $0["status"] == "running" })
         let runCounts = runs.map { $0.filter { $0["trigger"] == "schedule" }.count }
-        let claimCounts = servers.map { server in fires.filter { $0[1]?.hasSuffix("-\(server.process.processIdentifier)") == true }.count }
+        let claimCounts = servers.map { server in fires.filter { $0[1]?.contains("-\(server.process.processIdentifier) ") == true }.count }
         #expect(runCounts == claimCounts, "runs per replica \(runCounts), claims per replica \(claimCounts)")
     }
 
