@@ -102,22 +102,13 @@ public final class PostgresRunLocks: @unchecked Sendable {
     private func prepare() throws {
         try prepared.withLock { done in
             guard !done else { return }
-            // A user with only SELECT/INSERT/UPDATE/DELETE on an existing table is fine.
-            let exists = try session.query("SELECT to_regclass('ferry_schedule_fires') IS NOT NULL", "look for table ferry_schedule_fires")
-            if try exists[0].decode(Bool.self) {
-                done = true
-                return
-            }
-            try session.transaction(
-                [
-                    "SELECT pg_advisory_xact_lock(\(PostgresRunLocks.lockSpace), hashtext('ferry.fires.create'))",
-                    PostgresQuery(unsafeSQL: """
-                        CREATE TABLE IF NOT EXISTS \(Self.firesTable) (
-                            pipeline text NOT NULL, tick timestamptz NOT NULL, replica text NOT NULL,
-                            claimed_at timestamptz NOT NULL DEFAULT now(),
-                            PRIMARY KEY (pipeline, tick))
-                        """),
-                ], "create table \(Self.firesTable)")
+            try session.ensureTable(
+                Self.firesTable,
+                columns: """
+                    pipeline text NOT NULL, tick timestamptz NOT NULL, replica text NOT NULL,
+                    claimed_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (pipeline, tick)
+                    """)
             done = true
         }
     }

@@ -58,6 +58,20 @@ public final class PostgresSession: @unchecked Sendable {
         }
     }
 
+    /// Makes sure `table` exists, creating it with `columns` if not. A user with
+    /// only SELECT/INSERT/UPDATE/DELETE on an existing table is fine; replicas
+    /// starting together create it under an advisory lock, so their CREATEs do
+    /// not collide in the catalog.
+    func ensureTable(_ table: String, columns: String) throws {
+        let exists = try query(PostgresQuery(unsafeSQL: "SELECT to_regclass('\(table)') IS NOT NULL"), "look for table \(table)")
+        if try exists[0].decode(Bool.self) { return }
+        try transaction(
+            [
+                "SELECT pg_advisory_xact_lock(\(PostgresRunLocks.lockSpace), hashtext(\(table)))",
+                PostgresQuery(unsafeSQL: "CREATE TABLE IF NOT EXISTS \(table) (\(columns))"),
+            ], "create table \(table)")
+    }
+
     public func close() {
         lock.withLock {
             connection.map(Self.closeAndWait)

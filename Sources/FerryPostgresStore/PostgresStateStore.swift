@@ -28,27 +28,17 @@ public final class PostgresStateStore: StateStore, @unchecked Sendable {
         "\(session.dsn) table \(Self.table) (pipeline '\(pipeline)', shard \(shard))"
     }
 
-    /// Creates the table once per process; replicas starting together take an
-    /// advisory lock so their CREATEs do not collide in the catalog.
+    /// Creates the table once per process (see `PostgresSession.ensureTable`).
     func prepare() throws {
         try prepared.withLock { done in
             guard !done else { return }
-            // A user with only SELECT/INSERT/UPDATE/DELETE on an existing table is fine.
-            let exists = try session.query("SELECT to_regclass('ferry_state') IS NOT NULL", "look for table ferry_state")
-            if try exists[0].decode(Bool.self) {
-                done = true
-                return
-            }
-            try session.transaction(
-                [
-                    "SELECT pg_advisory_xact_lock(\(PostgresRunLocks.lockSpace), hashtext('ferry.state.create'))",
-                    PostgresQuery(unsafeSQL: """
-                        CREATE TABLE IF NOT EXISTS \(Self.table) (
-                            pipeline text NOT NULL, shard_index integer NOT NULL, shard_count integer NOT NULL,
-                            checkpoint jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
-                            PRIMARY KEY (pipeline, shard_index, shard_count))
-                        """),
-                ], "create table \(Self.table)")
+            try session.ensureTable(
+                Self.table,
+                columns: """
+                    pipeline text NOT NULL, shard_index integer NOT NULL, shard_count integer NOT NULL,
+                    checkpoint jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (pipeline, shard_index, shard_count)
+                    """)
             done = true
         }
     }

@@ -173,6 +173,18 @@ def shared_state(bases: list[str], pg_dsn: str, results: Results) -> None:
     results.check(third.get("status") == "completed", f"ha: once it is released, replica {count - 1} runs it", json.dumps(third))
 
 
+def write_config_files(files: dict[str, str], root: str, port: int) -> None:
+    """The ConfigMap's files under `root`, the daemon file pointed at `port` and a state dir inside `root`."""
+    for path, text in files.items():
+        if path.endswith("/daemon.yaml"):
+            text = re.sub(r"^listen: .*$", f"listen: 127.0.0.1:{port}", text, flags=re.MULTILINE)
+            text = re.sub(r"^state_dir: /var/lib/ferry", f"state_dir: {root}/var/lib/ferry", text, flags=re.MULTILINE)
+        target = os.path.join(root, path.lstrip("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+
 def smoke_ha(repo: str, ferry: str, pg_dsn: str, mongo_uri: str, root: str, results: Results) -> None:
     """The ha overlay for real: as many `ferry serve` replicas as its Deployment asks, each with
     the ConfigMap's daemon file (only `listen` and `state_dir` moved) and the environment its pod
@@ -205,14 +217,7 @@ def smoke_ha(repo: str, ferry: str, pg_dsn: str, mongo_uri: str, root: str, resu
         pod = f"ferry-ha-{index}"
         folder = os.path.join(root, "ha", pod)
         port = free_port()
-        for path, text in files.items():
-            if path.endswith("/daemon.yaml"):
-                text = re.sub(r"^listen: .*$", f"listen: 127.0.0.1:{port}", text, flags=re.MULTILINE)
-                text = re.sub(r"^state_dir: /var/lib/ferry", f"state_dir: {folder}/var/lib/ferry", text, flags=re.MULTILINE)
-            target = os.path.join(folder, path.lstrip("/"))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "w", encoding="utf-8") as handle:
-                handle.write(text)
+        write_config_files(files, folder, port)
         env = {**os.environ, "FERRY_PLUGIN_PATH": os.path.dirname(ferry)}
         for name, source in env_spec.items():
             if "secretKeyRef" in source:
@@ -291,14 +296,7 @@ def smoke(repo: str, results: Results) -> None:
         seed(repo, pg_dsn_smoke, mongo_uri)
         with tempfile.TemporaryDirectory() as root:
             port = free_port()
-            for path, text in files.items():
-                if path.endswith("/daemon.yaml"):
-                    text = re.sub(r"^listen: .*$", f"listen: 127.0.0.1:{port}", text, flags=re.MULTILINE)
-                    text = re.sub(r"^state_dir: /var/lib/ferry", f"state_dir: {root}/var/lib/ferry", text, flags=re.MULTILINE)
-                target = os.path.join(root, path.lstrip("/"))
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                with open(target, "w", encoding="utf-8") as handle:
-                    handle.write(text)
+            write_config_files(files, root, port)
             args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
             args = [os.path.join(root, a.lstrip("/")) if a.startswith("/etc/ferry/") else a for a in args]
             env = {**os.environ, "PG_DSN": pg_dsn_smoke, "MONGO_URI": mongo_uri, "FERRY_API_TOKEN": TOKEN,

@@ -42,17 +42,26 @@ extension StateStore {
 
 /// The one JSON form of a checkpoint every store writes and reads.
 public enum CheckpointCoding {
-    public static func encode(_ checkpoint: Checkpoint) throws -> Data {
+    // Made once: a checkpoint is saved as often as every batch.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        return try encoder.encode(checkpoint)
+        return encoder
+    }()
+
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    public static func encode(_ checkpoint: Checkpoint) throws -> Data {
+        try encoder.encode(checkpoint)
     }
 
     /// Decodes, naming `location` when the bytes are not a checkpoint.
     public static func decode(_ data: Data, at location: String) throws -> Checkpoint {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         do {
             return try decoder.decode(Checkpoint.self, from: data)
         } catch {
