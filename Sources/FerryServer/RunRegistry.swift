@@ -27,6 +27,8 @@ public final class RunRegistry: @unchecked Sendable {
         let trigger: Trigger
         let dryRun: Bool
         let limit: Int?
+        /// The schedule tick a scheduled run is for.
+        var tick: Date?
         let startedAt: Date
         let runner: LanedRun
         // Guarded by the registry's lock.
@@ -80,7 +82,7 @@ public final class RunRegistry: @unchecked Sendable {
     }
 
     /// Starts a run, or says why not. Returns at once; the run goes on in the background.
-    func start(pipeline name: String, trigger: Trigger, dryRun: Bool = false, limit: Int? = nil) throws(StartError) -> String {
+    func start(pipeline name: String, trigger: Trigger, tick: Date? = nil, dryRun: Bool = false, limit: Int? = nil) throws(StartError) -> String {
         guard let plan = pipelines[name] else { throw .unknownPipeline(name) }
         var options = RunOptions()
         options.dryRun = dryRun
@@ -127,6 +129,7 @@ public final class RunRegistry: @unchecked Sendable {
         }
         let runner = LanedRun(plan: plan, options: options, store: store, deadLetterPath: locations.deadLetterPath, logger: runLogger)
         let run = Run(id: id, pipeline: name, trigger: trigger, dryRun: dryRun, limit: limit, runner: runner)
+        run.tick = tick
         lock.withLock {
             runs[id] = run
             order.append(id)
@@ -248,6 +251,7 @@ public final class RunRegistry: @unchecked Sendable {
             "progress": .object(progress),
         ]
         if let limit = run.limit { object["limit"] = .integer(Int64(limit)) }
+        if let tick = run.tick { object["tick"] = .string(Self.time(tick)) }
         if let finished = run.finishedAt { object["finishedAt"] = .string(Self.time(finished)) }
         if let report = run.report {
             object["report"] = report.jsonValue

@@ -122,7 +122,7 @@ final class Scheduler: Service, @unchecked Sendable {
             }
         }
         do {
-            _ = try registry.start(pipeline: pipeline, trigger: .schedule)
+            _ = try registry.start(pipeline: pipeline, trigger: .schedule, tick: tick)
         } catch .alreadyRunning(let runID) {
             countMisfire(pipeline)
             logger.warning("schedule tick skipped: the previous run is still going", metadata: ["pipeline": "\(pipeline)", "run_id": "\(runID)"])
