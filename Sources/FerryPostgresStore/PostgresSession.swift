@@ -162,6 +162,21 @@ public final class PostgresSession: @unchecked Sendable {
         _ = try? closed.wait()
     }
 
+    /// The server ended the session (FATAL 57P01 after pg_terminate_backend or a
+    /// shutdown, class 08 connection exceptions) or the channel closed. Checked
+    /// on the error itself because the FATAL reaches the query before NIO has
+    /// processed the close, so `isClosed` can still be false.
+    static func meansConnectionLost(_ error: any Error) -> Bool {
+        guard let psql = error as? PSQLError else { return false }
+        switch psql.code {
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown:
+            return true
+        default:
+            guard let state = psql.serverInfo?[.sqlState] else { return false }
+            return state.hasPrefix("08") || state.hasPrefix("57P")
+        }
+    }
+
     /// Waits for `future`; past the timeout the connection is closed (which
     /// fails the query) so no caller hangs on a server that stopped answering.
     private func wait<T: Sendable>(_ future: EventLoopFuture<T>, _ connection: PostgresConnection, _ what: String) throws -> T {
@@ -170,8 +185,11 @@ public final class PostgresSession: @unchecked Sendable {
         do {
             return try future.wait()
         } catch {
-            let lost = connection.isClosed
-            if lost { self.connection = nil }
+            let lost = connection.isClosed || Self.meansConnectionLost(error)
+            if lost {
+                self.connection = nil
+                if !connection.isClosed { Self.startClosing(connection) }
+            }
             throw PostgresStoreError(what: "\(what) on \(dsn)", error: error, connectionLost: lost)
         }
     }

@@ -87,6 +87,24 @@ struct PostgresStateStoreTests {
         try store.reset(pipeline: pipeline, shard: nil)
     }
 
+    /// The race CI once lost: the server's FATAL arrives as the answer to the
+    /// next query, before NIO has seen the socket close. Terminating the
+    /// session's own backend makes that order certain.
+    @Test("a FATAL 57P01 answering a query counts as a lost connection, and the next query gets a new one")
+    func fatalAsAnswer() throws {
+        let pg = try PostgresFixture()
+        let session = PostgresSession(dsn: try PostgresDSN(parsing: pg.dsn))
+        defer { session.close() }
+        let before = try session.query("SELECT pg_backend_pid()", "pid")[0].decode(Int32.self)
+        let error = #expect(throws: PostgresStoreError.self) {
+            try session.query("SELECT pg_terminate_backend(pg_backend_pid())", "terminate own backend")
+        }
+        #expect(error?.connectionLost == true)
+        #expect(error?.message.contains("57P01") == true)
+        let after = try session.query("SELECT pg_backend_pid()", "pid")[0].decode(Int32.self)
+        #expect(after != before)
+    }
+
     @Test("a user who may not write the table: checkWritable says so by name")
     func readOnlyUser() throws {
         let pg = try PostgresFixture()
