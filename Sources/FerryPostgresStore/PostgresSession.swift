@@ -187,8 +187,9 @@ public final class PostgresSession: @unchecked Sendable {
         } catch {
             let lost = connection.isClosed || Self.meansConnectionLost(error)
             if lost {
+                // Closed before anyone lets go of it: PostgresConnection asserts that in deinit.
                 self.connection = nil
-                if !connection.isClosed { Self.startClosing(connection) }
+                Self.closeAndWait(connection)
             }
             throw PostgresStoreError(what: "\(what) on \(dsn)", error: error, connectionLost: lost)
         }
