@@ -487,13 +487,3 @@ struct SkipSignal: Error, CustomStringConvertible {
     let reason: String
     var description: String { reason }
 }
-
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-}

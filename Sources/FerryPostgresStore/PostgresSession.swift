@@ -1,3 +1,4 @@
+import FerryCore
 import Foundation
 import Logging
 import NIOCore
@@ -221,15 +222,4 @@ public struct PostgresStoreError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String { message }
-}
-
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
 }

@@ -96,14 +96,3 @@ struct ReadinessProbe: Sendable {
         return outcome.withLock { $0 } ?? nil
     }
 }
-
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<T>(_ body: (inout Value) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
-    }
-}
