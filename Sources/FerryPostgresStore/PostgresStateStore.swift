@@ -24,6 +24,8 @@ public final class PostgresStateStore: StateStore, @unchecked Sendable {
         session = PostgresSession(dsn: dsn)
     }
 
+    public var summary: String { "\(session.dsn) table \(Self.table)" }
+
     public func location(pipeline: String, shard: ShardSpec) -> String {
         "\(session.dsn) table \(Self.table) (pipeline '\(pipeline)', shard \(shard))"
     }

@@ -70,7 +70,7 @@ struct StateCommand: ParsableCommand {
         func run() throws {
             let (config, store, shard) = try location.resolve()
             try store.reset(pipeline: config.name, shard: shard)
-            let place = (store as? FileStateStore)?.directory ?? store.location(pipeline: config.name, shard: shard ?? .whole)
+            let place = shard.map { store.location(pipeline: config.name, shard: $0) } ?? store.summary
             print("reset '\(config.name)'\(shard.map { " shard \($0)" } ?? " (all shards)") in \(place)")
         }
     }

@@ -52,7 +52,8 @@ struct CLITests {
         #expect(real.stdout.contains("written 300"))
         let shown = try TestSupport.run(TestSupport.ferryExecutable, ["state", "show", pipeline])
         #expect(shown.stdout.contains("\"records\" : 300"))
-        _ = try TestSupport.run(TestSupport.ferryExecutable, ["state", "reset", pipeline])
+        let reset = try TestSupport.run(TestSupport.ferryExecutable, ["state", "reset", pipeline])
+        #expect(reset.stdout.contains("reset 'cli' (all shards) in \(directory)/.ferry"), "\(reset.stdout)")
         #expect(!FileManager.default.fileExists(atPath: "\(directory)/.ferry/cli.state.json"))
 
         try "name: dl\nsource: {plugin: generate, config: {count: 100}}\nsink: {plugin: blackhole, config: {reject_every: 50}}\n"

@@ -169,6 +169,7 @@ struct PostgresStateStoreTests {
         #expect(show.stdout.contains("\"records\": \(records)"), "\(show.stdout)")
         let reset = try TestSupport.run(ferry, ["state", "reset", "\(directory)/p.yaml", "--state-store", pg.dsn])
         #expect(reset.status == 0, "\(reset.stderr)")
+        #expect(reset.stdout.contains("(all shards) in postgresql://") && reset.stdout.contains("table ferry_state"), "\(reset.stdout)")
         #expect(!reset.stdout.contains(":\(try PostgresDSN(parsing: pg.dsn).password ?? "")@"), "the password is printed: \(reset.stdout)")
         #expect(try pg.int("SELECT count(*) FROM ferry_state WHERE pipeline = '\(name)'") == 0)
         let bad = try TestSupport.run(ferry, ["run", "\(directory)/p.yaml", "--state-store", "/var/lib/ferry"] + common)

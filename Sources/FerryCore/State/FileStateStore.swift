@@ -18,6 +18,7 @@ public final class FileStateStore: StateStore {
     }
 
     public func location(pipeline: String, shard: ShardSpec) -> String { path(pipeline, shard) }
+    public var summary: String { directory }
 
     public func savedShards(pipeline: String) throws -> [ShardSpec] {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

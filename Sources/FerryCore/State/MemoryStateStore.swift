@@ -37,6 +37,7 @@ public final class MemoryStateStore: StateStore {
     }
 
     public func location(pipeline: String, shard: ShardSpec) -> String { "memory:\(Self.key(pipeline, shard))" }
+    public var summary: String { "memory" }
 
     public func rawCheckpoint(pipeline: String, shard: ShardSpec) throws -> String? {
         try checkpoints.withLock { $0[Self.key(pipeline, shard)] }.map { String(decoding: try CheckpointCoding.encode($0), as: UTF8.self) }

@@ -16,6 +16,8 @@ public protocol StateStore: Sendable {
     func savedShards(pipeline: String) throws -> [ShardSpec]
     /// Human-readable location, for messages.
     func location(pipeline: String, shard: ShardSpec) -> String
+    /// Where the store keeps every checkpoint (a directory, a table), for messages about all of them.
+    var summary: String { get }
     /// The saved checkpoint as the store holds it (JSON), unverified: for `ferry state show`.
     func rawCheckpoint(pipeline: String, shard: ShardSpec) throws -> String?
     /// Throws unless the store can be written now: for readiness probes.
