@@ -138,7 +138,8 @@ final class CopyBinaryEncoder: RowEncoder {
                 // The shortest text that reads back as the same double; never the binary fraction.
                 text = double.isNaN ? "NaN" : double.isInfinite ? (double < 0 ? "-Infinity" : "Infinity") : "\(double)"
             } else if element.type == .decimal128 {
-                text = Decimal128Codec.text(element.value)
+                try Decimal128Codec.withText(element.value) { try numeric.append($0, to: out) }
+                return
             } else if let bytes = element.stringBytes {
                 try numeric.append(trimmed(bytes), to: out)
                 return

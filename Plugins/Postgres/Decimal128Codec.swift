@@ -79,27 +79,29 @@ enum Decimal128Codec {
         return result
     }
 
-    /// The exact decimal text of 16 encoded bytes: plain notation for
-    /// exponents ≤ 0 (`19.90`), `E+n` above, `NaN` / `Infinity` / `-Infinity`.
-    static func text(_ value: UnsafeRawBufferPointer) -> String {
+    /// The sign, exponent and coefficient of 16 encoded bytes, or the text of a special value.
+    private static func parts(_ value: UnsafeRawBufferPointer) -> (negative: Bool, exponent: Int, coefficient: UInt128, special: String?) {
         let low = UInt64(littleEndian: value.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         let high = UInt64(littleEndian: value.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         let negative = high & 0x8000_0000_0000_0000 != 0
-        let sign = negative ? "-" : ""
-        var exponent: Int
-        var coefficient: UInt128
         if (high >> 61) & 3 == 3 {
             let special = (high >> 58) & 0x1F
-            if special == 0x1F { return "NaN" }
-            if special == 0x1E { return sign + "Infinity" }
+            if special == 0x1F { return (negative, 0, 0, "NaN") }
+            if special == 0x1E { return (negative, 0, 0, negative ? "-Infinity" : "Infinity") }
             // The large-coefficient form is never canonical (> 10^34 - 1): the value is zero.
-            exponent = Int((high >> 47) & 0x3FFF) - exponentBias
-            coefficient = 0
-        } else {
-            exponent = Int((high >> 49) & 0x3FFF) - exponentBias
-            coefficient = (UInt128(high & 0x1_FFFF_FFFF_FFFF) << 64) | UInt128(low)
-            if coefficient > maxCoefficient { coefficient = 0 }
+            return (negative, Int((high >> 47) & 0x3FFF) - exponentBias, 0, nil)
         }
+        var coefficient = (UInt128(high & 0x1_FFFF_FFFF_FFFF) << 64) | UInt128(low)
+        if coefficient > maxCoefficient { coefficient = 0 }
+        return (negative, Int((high >> 49) & 0x3FFF) - exponentBias, coefficient, nil)
+    }
+
+    /// The exact decimal text of 16 encoded bytes: plain notation for
+    /// exponents ≤ 0 (`19.90`), `E+n` above, `NaN` / `Infinity` / `-Infinity`.
+    static func text(_ value: UnsafeRawBufferPointer) -> String {
+        let (negative, exponent, coefficient, special) = parts(value)
+        if let special { return special }
+        let sign = negative ? "-" : ""
         // UInt128's generic printing is slow; most coefficients fit 64 bits.
         let digits = coefficient <= UInt128(UInt64.max) ? String(UInt64(coefficient)) : String(coefficient)
         if exponent > 0 { return sign + digits + "E+" + String(exponent) }
@@ -110,5 +112,58 @@ enum Decimal128Codec {
             return sign + digits[..<split] + "." + digits[split...]
         }
         return sign + "0." + String(repeating: "0", count: fraction - digits.count) + digits
+    }
+
+    /// Calls `body` with the same bytes as `text(value)`, built on the stack
+    /// for the common case (a 64-bit coefficient, at most 40 fraction digits):
+    /// the binary COPY sink does this for every numeric field, and the String
+    /// it used to build cost more than the rest of the conversion.
+    static func withText<R>(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let (negative, exponent, coefficient, special) = parts(value)
+        guard special == nil, exponent <= 0, exponent >= -40, coefficient <= UInt128(UInt64.max) else {
+            var text = text(value)
+            return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+        }
+        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 96) { out in
+            // Digits of the coefficient, backwards, at the end of the buffer.
+            var digitsStart = out.count
+            var rest = UInt64(coefficient)
+            repeat {
+                digitsStart -= 1
+                out[digitsStart] = UInt8(truncatingIfNeeded: rest % 10) + 0x30
+                rest /= 10
+            } while rest > 0
+            let digitCount = out.count - digitsStart
+            let fraction = -exponent
+            // Written with a plain index: a nested function capturing it would
+            // bring back the runtime exclusivity checks this path exists to avoid.
+            var length = 0
+            if negative {
+                out[length] = UInt8(ascii: "-")
+                length += 1
+            }
+            let integerDigits = max(0, digitCount - fraction)
+            if integerDigits == 0 {
+                out[length] = UInt8(ascii: "0")
+                length += 1
+            }
+            for index in 0..<integerDigits {
+                out[length] = out[digitsStart + index]
+                length += 1
+            }
+            if fraction > 0 {
+                out[length] = UInt8(ascii: ".")
+                length += 1
+                for _ in 0..<max(0, fraction - digitCount) {
+                    out[length] = 0x30
+                    length += 1
+                }
+                for index in integerDigits..<digitCount {
+                    out[length] = out[digitsStart + index]
+                    length += 1
+                }
+            }
+            return try body(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[0..<length])))
+        }
     }
 }

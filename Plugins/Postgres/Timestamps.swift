@@ -27,51 +27,68 @@ enum Timestamps {
     /// Microseconds since the epoch of `YYYY-MM-DD[ HH:MM:SS[.ffffff]][+HH[:MM]]`,
     /// or nil for anything else (infinity, BC dates).
     static func microseconds(_ text: UnsafeRawBufferPointer, applyOffset: Bool = true) -> Int64? {
-        var index = 0
-        func number(_ maxDigits: Int) -> Int? {
-            var value = 0
-            var count = 0
-            while index < text.count, count < maxDigits, text[index] >= 0x30, text[index] <= 0x39 {
-                value = value * 10 + Int(text[index] - 0x30)
-                index += 1
-                count += 1
-            }
-            return count == 0 ? nil : value
-        }
-        func skip(_ byte: UInt8) -> Bool {
-            guard index < text.count, text[index] == byte else { return false }
-            index += 1
-            return true
-        }
-        guard let year = number(7), skip(UInt8(ascii: "-")), let month = number(2), skip(UInt8(ascii: "-")), let day = number(2) else { return nil }
+        var scan = Scanner(text: text)
+        guard let year = scan.number(7), scan.skip(UInt8(ascii: "-")), let month = scan.number(2), scan.skip(UInt8(ascii: "-")),
+            let day = scan.number(2)
+        else { return nil }
         var micros = Int64(days(year: year, month: month, day: day)) * 86_400_000_000
-        if index == text.count { return micros }
-        guard skip(UInt8(ascii: " ")) || skip(UInt8(ascii: "T")), let hour = number(2), skip(UInt8(ascii: ":")), let minute = number(2),
-            skip(UInt8(ascii: ":")), let second = number(2)
+        if scan.atEnd { return micros }
+        guard scan.skip(UInt8(ascii: " ")) || scan.skip(UInt8(ascii: "T")), let hour = scan.number(2), scan.skip(UInt8(ascii: ":")),
+            let minute = scan.number(2), scan.skip(UInt8(ascii: ":")), let second = scan.number(2)
         else { return nil }
         micros += Int64(hour * 3600 + minute * 60 + second) * 1_000_000
-        if skip(UInt8(ascii: ".")) {
+        if scan.skip(UInt8(ascii: ".")) {
             var fraction = 0
             var digits = 0
-            while index < text.count, text[index] >= 0x30, text[index] <= 0x39 {
-                if digits < 6 { fraction = fraction * 10 + Int(text[index] - 0x30) }
+            while let digit = scan.digit() {
+                if digits < 6 { fraction = fraction * 10 + digit }
                 digits += 1
-                index += 1
             }
             for _ in digits..<max(digits, 6) { fraction *= 10 }
             micros += Int64(fraction)
         }
-        if index < text.count, text[index] == UInt8(ascii: "+") || text[index] == UInt8(ascii: "-") {
-            let sign: Int64 = text[index] == UInt8(ascii: "-") ? -1 : 1
-            index += 1
-            guard let offsetHours = number(2) else { return nil }
+        if let sign: Int64 = scan.skip(UInt8(ascii: "+")) ? 1 : scan.skip(UInt8(ascii: "-")) ? -1 : nil {
+            guard let offsetHours = scan.number(2) else { return nil }
             var offset = offsetHours * 3600
-            if skip(UInt8(ascii: ":")) { offset += (number(2) ?? 0) * 60 }
-            if skip(UInt8(ascii: ":")) { offset += number(2) ?? 0 }
+            if scan.skip(UInt8(ascii: ":")) { offset += (scan.number(2) ?? 0) * 60 }
+            if scan.skip(UInt8(ascii: ":")) { offset += scan.number(2) ?? 0 }
             if applyOffset { micros -= sign * Int64(offset) * 1_000_000 }
-        } else if skip(UInt8(ascii: "Z")) {
+        } else {
+            _ = scan.skip(UInt8(ascii: "Z"))
         }
-        return index == text.count ? micros : nil
+        return scan.atEnd ? micros : nil
+    }
+
+    /// A cursor over the text. A struct with mutating methods, not nested
+    /// functions capturing an index: captured vars are boxed and every access
+    /// went through the runtime's exclusivity check (about 10% of a copy's CPU).
+    private struct Scanner {
+        let text: UnsafeRawBufferPointer
+        var index = 0
+
+        var atEnd: Bool { index == text.count }
+
+        mutating func digit() -> Int? {
+            guard index < text.count, text[index] >= 0x30, text[index] <= 0x39 else { return nil }
+            index += 1
+            return Int(text[index - 1] - 0x30)
+        }
+
+        mutating func number(_ maxDigits: Int) -> Int? {
+            var value = 0
+            var count = 0
+            while count < maxDigits, let digit = digit() {
+                value = value * 10 + digit
+                count += 1
+            }
+            return count == 0 ? nil : value
+        }
+
+        mutating func skip(_ byte: UInt8) -> Bool {
+            guard index < text.count, text[index] == byte else { return false }
+            index += 1
+            return true
+        }
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (fraction trimmed to what is needed: none, 3 or 6 digits).

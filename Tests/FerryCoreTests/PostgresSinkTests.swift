@@ -157,9 +157,15 @@ struct PostgresSinkTests {
         let values = [
             #""000123.4500""#, #""0.05E+2""#, #""1E-3""#, #""-0.000""#, #"{"$numberDecimal": "1.000E+5"}"#, #"{"$numberDecimal": "-98765432109876543210.0123456789"}"#,
             #""12345678901234567890123456789012345678.9""#, #""NaN""#, #""-Infinity""#, "7", #"{"$numberLong": "-9007199254740993"}"#, "0.1",
+            // decimal128 on the binary sink's stack-built text (64-bit coefficient, ≤ 40 fraction digits) and just past it
+            #"{"$numberDecimal": "19.90"}"#, #"{"$numberDecimal": "-0.0050"}"#, #"{"$numberDecimal": "12345"}"#, #"{"$numberDecimal": "0E-3"}"#,
+            #"{"$numberDecimal": "1E-40"}"#, #"{"$numberDecimal": "1E-41"}"#, #"{"$numberDecimal": "18446744073709551615E-2"}"#,
+            #"{"$numberDecimal": "18446744073709551616E-2"}"#,
         ]
         let expected = ["123.4500", "5", "0.001", "0.000", "100000", "-98765432109876543210.0123456789",
-                        "12345678901234567890123456789012345678.9", "NaN", "-Infinity", "7", "-9007199254740993", "0.1"]
+                        "12345678901234567890123456789012345678.9", "NaN", "-Infinity", "7", "-9007199254740993", "0.1",
+                        "19.90", "-0.0050", "12345", "0.000", "0." + String(repeating: "0", count: 39) + "1",
+                        "0." + String(repeating: "0", count: 40) + "1", "184467440737095516.15", "184467440737095516.16"]
         let input = "\(pg.work)/\(target).jsonl"
         try (values.enumerated().map { #"{"id": \#($0.offset), "n": \#($0.element)}"# }.joined(separator: "\n") + "\n")
             .write(toFile: input, atomically: true, encoding: .utf8)
