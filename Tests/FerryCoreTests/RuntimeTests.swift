@@ -63,14 +63,16 @@ struct RuntimeTests {
         #expect(stats.read == stats.written)
     }
 
-    @Test("a failing sink fails the run and the checkpoint stops before the failed batch")
-    func failingSink() throws {
+    @Test("a failing sink fails the run and the checkpoint stops before the failed batch", arguments: [false, true])
+    func failingSink(inline: Bool) throws {
         let store = MemoryStateStore()
+        var options = RunOptions()
+        options.inline = inline
         let report = try runner(
             """
             source: {plugin: generate, config: {count: 2000}}
             sink: {plugin: blackhole, config: {fail_on_id: 550}}
-            """, store: store
+            """, options: options, store: store
         ).run()
         let message = try #require(report.failureMessage)
         #expect(message.contains("plugin 'blackhole'"))
@@ -100,15 +102,18 @@ struct RuntimeTests {
         }
     }
 
-    @Test("cancel drains in-flight batches and saves a consistent checkpoint")
-    func cancellation() throws {
+    @Test("cancel drains in-flight batches and saves a consistent checkpoint", arguments: [false, true])
+    func cancellation(inline: Bool) throws {
         let store = MemoryStateStore()
+        var options = RunOptions()
+        options.inline = inline
+        options.workers = inline ? 1 : 2
         let runner = try runner(
             """
             source: {plugin: generate, config: {count: 10000000}}
             sink: {plugin: blackhole, config: {delay_ms: 5}}
             workers: 2
-            """, store: store)
+            """, options: options, store: store)
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { runner.cancel() }
         let report = runner.run()
         #expect(report.outcome == .cancelled)
@@ -134,6 +139,31 @@ struct RuntimeTests {
         #expect(second.checkpoint?.records == 1000)
         let third = try runner(yaml, store: store).run()
         #expect(third.statistics.read == 0)
+    }
+
+    @Test("inline, the reader runs each batch to completion: never two in flight, same records and checkpoint")
+    func inlineRun() throws {
+        let yaml = """
+            source: {plugin: generate, config: {count: 3000}}
+            transforms: [{plugin: passthrough}]
+            sink: {plugin: blackhole, config: {delay_ms: 2}}
+            workers: 1
+            checkpoint_interval_ms: 0
+            """
+        var options = RunOptions()
+        options.inline = true
+        let store = MemoryStateStore()
+        let inline = try runner(yaml, options: options, store: store).run()
+        #expect(inline.outcome == .completed)
+        #expect(inline.statistics.written == 3000)
+        #expect(inline.statistics.maxInFlight == 1)
+        // A checkpoint after every batch, in order (then the final one marking it complete).
+        #expect(Array(store.history.map(\.generatePosition).prefix(30)) == Array(stride(from: 100, through: 3000, by: 100)))
+        #expect(store.history.last?.complete == true)
+        // The same pipeline handed to a worker thread lets the reader run ahead of the slow sink.
+        let handedOver = try runner(yaml).run()
+        #expect(handedOver.statistics.written == 3000)
+        #expect(handedOver.statistics.maxInFlight > 1)
     }
 
     @Test("rejected records go to the dead-letter file; past the budget the run fails")
@@ -272,7 +302,7 @@ struct ReadLaneTests {
                 """
                 name: laned
                 source: {plugin: generate, config: {count: 10000}}
-                sink: {plugin: blackhole}
+                sink: {plugin: blackhole, config: {delay_ms: 1}}
                 workers: 2
                 read_lanes: \(lanes)
                 """, plugins: plugins)
@@ -283,6 +313,8 @@ struct ReadLaneTests {
         #expect(first.statistics.read == 10000)
         #expect(first.statistics.written == 10000)
         #expect(first.checkpoint?.records == 10000)
+        // One worker a lane: each lane runs its batches on its reader thread.
+        #expect(first.statistics.maxInFlight == 1)
         let shards = try store.savedShards(pipeline: "laned").sorted { $0.index < $1.index }
         #expect(shards == [ShardSpec(index: 0, count: 2), ShardSpec(index: 1, count: 2)])
         let again = try run(lanes: 2)

@@ -18,6 +18,10 @@ public struct RunOptions: Sendable {
     public var shard = ShardSpec.whole
     /// Overrides the pipeline's `read_lanes` (used by `LanedRun`).
     public var readLanes: Int?
+    /// With one worker: the reader thread transforms and writes each batch
+    /// itself instead of handing it over (set by `LanedRun` for lanes of one
+    /// worker, where the lanes already keep the cores busy).
+    public var inline = false
 
     public init() {}
 }
@@ -234,6 +238,21 @@ public final class PipelineRunner: @unchecked Sendable {
         let group = DispatchGroup()
         let sourceExhausted = Mutex(false)
 
+        // Inline: no worker threads; the reader runs each batch to completion.
+        let inline = options.inline && workers.count == 1
+        let handOff: @Sendable (SourceBatch) -> Void
+        if inline, let worker = workers.first {
+            handOff = { [self] item in
+                if abortFlag.isCancelled {
+                    commitLoop.push(.skipped(item, nil))
+                } else {
+                    commitLoop.push(process(item, worker: worker, deadLetters: deadLetters, ordered: sinkIsOrdered))
+                }
+            }
+        } else {
+            handOff = { item in workQueue.push(item) }
+        }
+
         // Reader: one thread, the only caller of the source instance.
         DispatchQueue(label: "ferry.reader").async(group: group) { [self] in
             defer { workQueue.close() }
@@ -274,7 +293,7 @@ public final class PipelineRunner: @unchecked Sendable {
                         stats.batchesRead += 1
                         stats.maxInFlight = max(stats.maxInFlight, stats.batchesRead - stats.batchesCommitted)
                     }
-                    workQueue.push(SourceBatch(source: source, sequence: sequence, batch: batch, state: state, records: records))
+                    handOff(SourceBatch(source: source, sequence: sequence, batch: batch, state: state, records: records))
                     sequence += 1
                 } catch {
                     batch.deallocate()
@@ -289,7 +308,7 @@ public final class PipelineRunner: @unchecked Sendable {
         }
 
         // Workers: each with its own transform chain and (unordered) sink instance.
-        for (index, worker) in workers.enumerated() {
+        for (index, worker) in workers.enumerated() where !inline {
             DispatchQueue(label: "ferry.worker.\(index)").async(group: group) { [self] in
                 while let item = workQueue.pop() {
                     if abortFlag.isCancelled {
