@@ -30,7 +30,6 @@ public final class PostgresRunLocks: @unchecked Sendable {
     /// the token keeps two replicas with one misconfigured name apart.
     let claimant: String
     let session: PostgresSession
-    private let prepared = Locked(false)
     private let claims = Locked(0)
 
     public init(dsn: PostgresDSN, replica: String) {
@@ -101,16 +100,12 @@ public final class PostgresRunLocks: @unchecked Sendable {
     }
 
     private func prepare() throws {
-        try prepared.withLock { done in
-            guard !done else { return }
-            try session.ensureTable(
-                Self.firesTable,
-                columns: """
-                    pipeline text NOT NULL, tick timestamptz NOT NULL, replica text NOT NULL,
-                    claimed_at timestamptz NOT NULL DEFAULT now(),
-                    PRIMARY KEY (pipeline, tick)
-                    """)
-            done = true
-        }
+        try session.ensureTable(
+            Self.firesTable,
+            columns: """
+                pipeline text NOT NULL, tick timestamptz NOT NULL, replica text NOT NULL,
+                claimed_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (pipeline, tick)
+                """)
     }
 }

@@ -20,6 +20,8 @@ public final class PostgresSession: @unchecked Sendable {
     private let lock = NSLock()
     private var connection: PostgresConnection?
     private static let ids = Locked(0)
+    /// Tables `ensureTable` has seen exist on this session's server.
+    private let ensured = Locked(Set<String>())
 
     public init(dsn: PostgresDSN, timeoutSeconds: Int = 10, logger: Logger = Logger(label: "ferry.state")) {
         self.dsn = dsn
@@ -59,18 +61,21 @@ public final class PostgresSession: @unchecked Sendable {
         }
     }
 
-    /// Makes sure `table` exists, creating it with `columns` if not. A user with
-    /// only SELECT/INSERT/UPDATE/DELETE on an existing table is fine; replicas
-    /// starting together create it under an advisory lock, so their CREATEs do
-    /// not collide in the catalog.
+    /// Makes sure `table` exists, creating it with `columns` if not; asks the
+    /// server once per session. A user with only SELECT/INSERT/UPDATE/DELETE on
+    /// an existing table is fine; replicas starting together create it under an
+    /// advisory lock, so their CREATEs do not collide in the catalog.
     func ensureTable(_ table: String, columns: String) throws {
+        if ensured.withLock({ $0.contains(table) }) { return }
         let exists = try query(PostgresQuery(unsafeSQL: "SELECT to_regclass('\(table)') IS NOT NULL"), "look for table \(table)")
-        if try exists[0].decode(Bool.self) { return }
-        try transaction(
-            [
-                "SELECT pg_advisory_xact_lock(\(PostgresRunLocks.lockSpace), hashtext(\(table)))",
-                PostgresQuery(unsafeSQL: "CREATE TABLE IF NOT EXISTS \(table) (\(columns))"),
-            ], "create table \(table)")
+        if try !exists[0].decode(Bool.self) {
+            try transaction(
+                [
+                    "SELECT pg_advisory_xact_lock(\(PostgresRunLocks.lockSpace), hashtext(\(table)))",
+                    PostgresQuery(unsafeSQL: "CREATE TABLE IF NOT EXISTS \(table) (\(columns))"),
+                ], "create table \(table)")
+        }
+        ensured.withLock { _ = $0.insert(table) }
     }
 
     public func close() {

@@ -18,7 +18,6 @@ import PostgresNIO
 public final class PostgresStateStore: StateStore, @unchecked Sendable {
     public static let table = "ferry_state"
     let session: PostgresSession
-    private let prepared = Locked(false)
 
     public init(dsn: PostgresDSN) {
         session = PostgresSession(dsn: dsn)
@@ -30,19 +29,15 @@ public final class PostgresStateStore: StateStore, @unchecked Sendable {
         "\(session.dsn) table \(Self.table) (pipeline '\(pipeline)', shard \(shard))"
     }
 
-    /// Creates the table once per process (see `PostgresSession.ensureTable`).
+    /// Creates the table on first use (see `PostgresSession.ensureTable`).
     func prepare() throws {
-        try prepared.withLock { done in
-            guard !done else { return }
-            try session.ensureTable(
-                Self.table,
-                columns: """
-                    pipeline text NOT NULL, shard_index integer NOT NULL, shard_count integer NOT NULL,
-                    checkpoint jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
-                    PRIMARY KEY (pipeline, shard_index, shard_count)
-                    """)
-            done = true
-        }
+        try session.ensureTable(
+            Self.table,
+            columns: """
+                pipeline text NOT NULL, shard_index integer NOT NULL, shard_count integer NOT NULL,
+                checkpoint jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (pipeline, shard_index, shard_count)
+                """)
     }
 
     public func load(pipeline: String, shard: ShardSpec, sourcePlugin: String) throws -> Checkpoint? {
