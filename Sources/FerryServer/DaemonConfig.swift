@@ -35,7 +35,7 @@ public struct DaemonConfig: Sendable {
     public var pipelines: [PipelineEntry] = []
     public var stateDirectory: String?
     /// A PostgreSQL DSN: checkpoints in a table, and runs coordinated across replicas.
-    public var stateStore: String?
+    public var stateStore: PostgresDSN?
     public var replicaID = "\(ProcessInfo.processInfo.hostName)-\(getpid())"
     public var pluginDirectories: [String] = []
     public var tokenEnvironmentVariable = "FERRY_API_TOKEN"
@@ -162,8 +162,7 @@ public struct DaemonConfig: Sendable {
                         fail(value.line, key, "expected a PostgreSQL DSN (postgresql://… or host=… dbname=…); checkpoint files go in state_dir")
                         continue
                     }
-                    _ = try PostgresDSN(parsing: expanded)
-                    config.stateStore = expanded
+                    config.stateStore = try PostgresDSN(parsing: expanded)
                 } catch {
                     fail(value.line, key, "\(error)")
                 }

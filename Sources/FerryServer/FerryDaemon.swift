@@ -72,9 +72,10 @@ public struct FerryDaemon: Sendable {
         metrics.pluginLoadFailures.increment(by: catalogFailures)
         plans.keys.forEach(metrics.register(pipeline:))
 
-        let locks = try config.stateStore.map { PostgresRunLocks(dsn: try PostgresDSN(parsing: $0), replica: config.replicaID) }
+        let locks = config.stateStore.map { PostgresRunLocks(dsn: $0, replica: config.replicaID) }
         let runs = RunRegistry(
-            pipelines: plans, stateDirectory: config.stateDirectory, stateStore: config.stateStore, locks: locks,
+            pipelines: plans, stateDirectory: config.stateDirectory, stateStore: config.stateStore.map(PostgresStateStore.init(dsn:)),
+            locks: locks,
             history: config.runHistory, logger: logger, metrics: metrics)
         let heartbeat = Heartbeat()
         let scheduler = Scheduler(schedules: schedules.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, registry: runs, locks: locks, metrics: metrics, heartbeat: heartbeat, logger: logger)
@@ -97,7 +98,7 @@ public struct FerryDaemon: Sendable {
             "ferry serve starting",
             metadata: [
                 "pipelines": "\(plans.keys.sorted().joined(separator: ","))", "scheduled": "\(schedules.count)", "config": "\(config.file)",
-                "state": "\(config.stateStore.flatMap { try? PostgresDSN(parsing: $0).description } ?? config.stateDirectory ?? "files beside each pipeline")",
+                "state": "\(config.stateStore?.description ?? config.stateDirectory ?? "files beside each pipeline")",
                 "replica": "\(config.replicaID)",
             ])
         // Shutdown runs in reverse: drainer first, then the scheduler, then HTTP.

@@ -49,7 +49,7 @@ public final class RunRegistry: @unchecked Sendable {
     let pipelines: [String: PipelinePlan]
     let stateDirectory: String?
     /// Set when checkpoints live in PostgreSQL: runs then also hold a cluster-wide lock.
-    let stateStore: String?
+    let stateStore: PostgresStateStore?
     let locks: PostgresRunLocks?
     let logger: Logger
     let metrics: ServerMetrics
@@ -64,7 +64,7 @@ public final class RunRegistry: @unchecked Sendable {
     private let idle = NSCondition()
 
     init(
-        pipelines: [String: PipelinePlan], stateDirectory: String?, stateStore: String? = nil, locks: PostgresRunLocks? = nil,
+        pipelines: [String: PipelinePlan], stateDirectory: String?, stateStore: PostgresStateStore? = nil, locks: PostgresRunLocks? = nil,
         history: Int, logger: Logger, metrics: ServerMetrics
     ) {
         self.pipelines = pipelines
@@ -76,9 +76,8 @@ public final class RunRegistry: @unchecked Sendable {
         self.metrics = metrics
     }
 
-    func store(for plan: PipelinePlan) throws -> any StateStore {
-        try StateStores.make(
-            setting: stateStore, directory: PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDirectory).stateDirectory)
+    func store(for plan: PipelinePlan) -> any StateStore {
+        stateStore ?? FileStateStore(directory: PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDirectory).stateDirectory)
     }
 
     /// Starts a run, or says why not. Returns at once; the run goes on in the background.
@@ -88,12 +87,7 @@ public final class RunRegistry: @unchecked Sendable {
         options.dryRun = dryRun
         options.limit = limit
         let locations = PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDirectory)
-        let saved: any StateStore
-        do {
-            saved = try store(for: plan)
-        } catch {
-            throw .coordinationFailed("\(error)")
-        }
+        let saved = store(for: plan)
         let store: any StateStore =
             dryRun ? MemoryStateStore.dryRun(copying: saved, pipeline: name, sourcePlugin: plan.source.plugin.name) : saved
         let id = UUID().uuidString.lowercased()

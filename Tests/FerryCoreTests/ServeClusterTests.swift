@@ -174,7 +174,8 @@ struct ServeClusterTests {
         let env = ["STATE_DSN": "postgresql://u:pw@db:5432/state", "POD": "ferry-7d9-abc"]
         let good = try DaemonConfig.parse(
             yaml: "pipelines: [{file: a.yaml}]\nstate_store: ${STATE_DSN}\nreplica_id: ${POD}\n", file: "/etc/ferry/daemon.yaml", environment: env)
-        #expect(good.stateStore == "postgresql://u:pw@db:5432/state")
+        let dsn = try #require(good.stateStore)
+        #expect(dsn.host == "db" && dsn.port == 5432 && dsn.user == "u" && dsn.password == "pw" && dsn.database == "state")
         #expect(good.replicaID == "ferry-7d9-abc")
         for (yaml, expected) in [
             ("pipelines: [{file: a.yaml}]\nstate_store: /var/lib/ferry\n", "daemon.yaml:2"),
