@@ -18,6 +18,8 @@ public struct FerryDaemon: Sendable {
     public let schedules: [String: CronSchedule]
     let token: String?
     let catalogFailures: Int
+    /// What plugin files printed while loading (`PluginCatalog.loadWarnings`), logged at start.
+    var loadWarnings: [String] = []
 
     /// Loads the daemon file, its pipelines and their plugins: every problem, with file and line.
     public static func load(configPath: String, pluginDirectories: [String] = []) throws(ConfigErrors) -> FerryDaemon {
@@ -57,7 +59,9 @@ public struct FerryDaemon: Sendable {
             throw ConfigErrors(errors: [ConfigError(file: config.file, "\(error)")])
         }
         guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
-        return FerryDaemon(config: config, plans: plans, schedules: schedules, token: token, catalogFailures: catalog.failures.count)
+        var daemon = FerryDaemon(config: config, plans: plans, schedules: schedules, token: token, catalogFailures: catalog.failures.count)
+        daemon.loadWarnings = catalog.loadWarnings
+        return daemon
     }
 
     /// Runs until SIGTERM or SIGINT; returns after a graceful shutdown.
@@ -70,6 +74,7 @@ public struct FerryDaemon: Sendable {
         MetricsSystem.bootstrap(factory)
         let metrics = ServerMetrics(registry: registry)
         metrics.pluginLoadFailures.increment(by: catalogFailures)
+        for warning in loadWarnings { logger.warning("\(warning)") }
         plans.keys.forEach(metrics.register(pipeline:))
 
         let locks = config.stateStore.map { PostgresRunLocks(dsn: $0, replica: config.replicaID) }

@@ -9,7 +9,9 @@ struct PluginOptions: ParsableArguments {
     var directories: [String] = []
 
     func catalog() -> PluginCatalog {
-        PluginCatalog(directories: PluginCatalog.defaultDirectories(explicit: directories))
+        let catalog = PluginCatalog(directories: PluginCatalog.defaultDirectories(explicit: directories))
+        for warning in catalog.loadWarnings { printError("warning: \(warning)") }
+        return catalog
     }
 }
 

@@ -13,6 +13,19 @@ struct PluginLoaderTests {
         #expect(plugin.configSchema["properties"]?["count"] != nil)
     }
 
+    @Test("what a library constructor prints while the file loads is kept for the host, not left on stderr")
+    func loadNoise() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let path = try TestSupport.compileFixture(["LOAD_NOISE", "NAME=\"noisy\""], into: directory, name: "libnoisy.so")
+        #expect(try PluginLoader.load(path: path).loadOutput == "fixture: WARNING: hello from a library constructor")
+        // Through the CLI: one warning naming the plugin, the raw line nowhere.
+        let listed = try TestSupport.run(TestSupport.ferryExecutable, ["plugins", "--plugins", directory])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout.contains("noisy"))
+        let lines = listed.stderr.split(separator: "\n").map(String.init)
+        #expect(lines == ["warning: plugin 'noisy' (\(path)) printed while loading: fixture: WARNING: hello from a library constructor"], "\(listed.stderr)")
+    }
+
     @Test("a text file named .so is reported, not loaded")
     func textFile() throws {
         let directory = try TestSupport.temporaryDirectory()

@@ -15,7 +15,10 @@ final class ServeProcess: @unchecked Sendable {
     private let errData = LockedData()
 
     /// Writes `daemonYAML` (with `{{port}}` filled in) to a daemon file and starts the daemon.
-    init(daemonYAML: String, files: [String: String] = [:], environment: [String: String] = [:], withToken: Bool = true) throws {
+    init(
+        daemonYAML: String, files: [String: String] = [:], environment: [String: String] = [:], withToken: Bool = true,
+        extraPlugins: String? = nil
+    ) throws {
         directory = try TestSupport.temporaryDirectory("serve")
         port = try Self.freePort()
         for (name, text) in files {
@@ -27,7 +30,7 @@ final class ServeProcess: @unchecked Sendable {
         try daemonYAML.replacingOccurrences(of: "{{port}}", with: "\(port)").replacingOccurrences(of: "{{dir}}", with: directory)
             .write(toFile: config, atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: TestSupport.ferryExecutable)
-        process.arguments = ["serve", "--config", config, "--plugins", TestSupport.buildDirectory]
+        process.arguments = ["serve", "--config", config, "--plugins", ([TestSupport.buildDirectory] + [extraPlugins].compactMap { $0 }).joined(separator: ":")]
         var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         env["FERRY_API_TOKEN"] = withToken ? token : nil
         process.environment = env

@@ -192,6 +192,23 @@ struct ServeTests {
         }
     }
 
+    @Test("what a plugin's library prints while it loads becomes one JSON warning naming the plugin")
+    func loadNoiseIsLogged() throws {
+        let extra = try TestSupport.temporaryDirectory("noisy")
+        _ = try TestSupport.compileFixture(["LOAD_NOISE", "NAME=\"noisy\""], into: extra, name: "libnoisy.so")
+        let serve = try ServeProcess(
+            daemonYAML: Self.daemon, files: ["slow.yaml": Self.slowPipeline, "copy.yaml": Self.copyPipeline], extraPlugins: extra)
+        try serve.waitUntilUp()
+        kill(serve.process.processIdentifier, SIGTERM)
+        serve.process.waitUntilExit()
+        let lines = serve.stderr.split(separator: "\n").filter { !$0.isEmpty }.map { try? JSONValue.parse(String($0)) }
+        #expect(lines.allSatisfy { $0?["msg"] != nil }, "a log line that is not JSON: \(serve.stderr)")
+        let warnings = lines.compactMap { $0 }.filter { $0["msg"]?.stringValue?.contains("hello from a library constructor") == true }
+        #expect(warnings.count == 1, "\(serve.stderr)")
+        #expect(warnings.first?["level"] == "warning")
+        #expect(warnings.first?["msg"]?.stringValue?.contains("plugin 'noisy' (\(extra)/libnoisy.so) printed while loading") == true)
+    }
+
     @Test("a schedule fires on the minute in its time zone; the pipeline shows the schedule and next fire time")
     func scheduleFires() throws {
         let serve = try start("""

@@ -10,6 +10,8 @@
  *   INVALID_BSON     transform returns a well-framed document libbson rejects
  *   LEAK             every open() leaks 64 KiB of touched memory
  *   WRITES_STDOUT    transform prints to stdout, which belongs to the host
+ *   LOAD_NOISE       a constructor prints to stderr while the file is loaded,
+ *                    as libmongoc's does (otherwise a good plugin)
  *   NAME=...         plugin name (default "fixture")
  */
 #include <stdlib.h>
@@ -19,6 +21,13 @@
 
 #ifndef NAME
 #define NAME "fixture"
+#endif
+
+#ifdef LOAD_NOISE
+#include <stdio.h>
+__attribute__((constructor)) static void fx_load_noise(void) {
+    fprintf(stderr, "fixture: WARNING: hello from a library constructor\n");
+}
 #endif
 
 static ferry_status fx_open(const ferry_open_args *args, void **instance, ferry_error *error) {

@@ -10,4 +10,12 @@ static inline void ferry_host_store_flag(int32_t *flag, int32_t value) {
 static inline int32_t ferry_host_load_flag(const int32_t *flag) {
     return __atomic_load_n(flag, __ATOMIC_RELAXED);
 }
+
+// Points fd 2 at an in-memory file while a plugin file is loaded, so what a
+// library constructor prints reaches the host's log as a warning naming the
+// plugin instead of as a raw line in it. Returns the capture fd (or -1: no
+// capture, load anyway) and the saved fd 2 in *saved.
+int ferry_host_stderr_capture_begin(int *saved);
+// Restores fd 2; copies at most `capacity` captured bytes to `out`, returns how many.
+long ferry_host_stderr_capture_end(int fd, int saved, char *out, long capacity);
 #endif

@@ -18,8 +18,13 @@ public final class LoadedPlugin: @unchecked Sendable {
     public let configSchema: JSONValue
     let descriptor: ferry_plugin_descriptor
 
-    init(path: String, descriptor: ferry_plugin_descriptor, schema: JSONValue) {
+    /// What the file printed on stderr while it was loaded (a library
+    /// constructor's notice, say); empty when nothing. Hosts log it as a warning.
+    public let loadOutput: String
+
+    init(path: String, descriptor: ferry_plugin_descriptor, schema: JSONValue, loadOutput: String = "") {
         self.path = path
+        self.loadOutput = loadOutput
         self.descriptor = descriptor
         name = String(cString: descriptor.name)
         version = String(cString: descriptor.version)

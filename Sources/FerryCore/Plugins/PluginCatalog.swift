@@ -54,6 +54,13 @@ public struct PluginCatalog: Sendable {
         plugins[plugin.name] = plugin
     }
 
+    /// One line per plugin that printed while it was loaded, naming it, for the host to log as a warning.
+    public var loadWarnings: [String] {
+        plugins.values.filter { !$0.loadOutput.isEmpty }.sorted { $0.path < $1.path }.map {
+            "plugin '\($0.name)' (\($0.path)) printed while loading: \($0.loadOutput)"
+        }
+    }
+
     /// Names that more than one file claims: such a name is ambiguous and refused.
     var ambiguousNames: Set<String> {
         Set(failures.compactMap { if case .duplicateName(let name, _) = $0.reason { name } else { nil } })

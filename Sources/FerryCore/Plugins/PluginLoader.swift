@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CFerryHost
 import CFerryPlugin
 import FerryPluginKit
 import Foundation
@@ -21,15 +22,27 @@ public enum PluginLoader {
             throw PluginLoadError(path: path, .notSharedObject("not a regular file"))
         }
 
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
-            let detail = dlerror().map { String(cString: $0) } ?? "dlopen failed"
+        // Library constructors run inside dlopen; what they print is kept for the caller to log.
+        var opened = false
+        var openError: String?
+        var hasEntry = false
+        var raw: UnsafePointer<ferry_plugin_descriptor>?
+        let loadOutput = capturingStandardError {
+            guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+                openError = dlerror().map { String(cString: $0) }
+                return
+            }
+            opened = true
+            guard let symbol = dlsym(handle, FERRY_PLUGIN_ENTRY_SYMBOL) else { return }
+            hasEntry = true
+            raw = unsafeBitCast(symbol, to: ferry_plugin_entry_fn.self)()
+        }
+        guard opened else {
+            let detail = openError ?? "dlopen failed"
             throw PluginLoadError(path: path, .notSharedObject(detail.replacingOccurrences(of: "\(path): ", with: "")))
         }
-        guard let symbol = dlsym(handle, FERRY_PLUGIN_ENTRY_SYMBOL) else {
-            throw PluginLoadError(path: path, .noEntrySymbol)
-        }
-        let entry = unsafeBitCast(symbol, to: ferry_plugin_entry_fn.self)
-        guard let raw = entry() else { throw PluginLoadError(path: path, .nullDescriptor) }
+        guard hasEntry else { throw PluginLoadError(path: path, .noEntrySymbol) }
+        guard let raw else { throw PluginLoadError(path: path, .nullDescriptor) }
 
         // The first 8 bytes (size, major, minor) are stable across every ABI version.
         let base = UnsafeRawPointer(raw)
@@ -48,7 +61,26 @@ public enum PluginLoader {
             destination.copyMemory(from: UnsafeRawBufferPointer(start: base, count: min(size, destination.count)))
         }
         let schema = try validate(descriptor, path: path)
-        return LoadedPlugin(path: path, descriptor: descriptor, schema: schema)
+        return LoadedPlugin(path: path, descriptor: descriptor, schema: schema, loadOutput: loadOutput)
+    }
+
+    /// fd 2 is the whole process's: one capture at a time.
+    private static let captureLock = NSLock()
+
+    /// Runs `body` with stderr captured (see `ferry_host_stderr_capture_begin`);
+    /// returns what was written, trimmed, at most 8 KiB. Without a capture
+    /// (memfd refused) `body` still runs and its output goes where it would have.
+    static func capturingStandardError(_ body: () -> Void) -> String {
+        captureLock.lock()
+        defer { captureLock.unlock() }
+        var saved: Int32 = -1
+        let fd = ferry_host_stderr_capture_begin(&saved)
+        body()
+        guard fd >= 0 else { return "" }
+        var buffer = [CChar](repeating: 0, count: 8192)
+        let count = ferry_host_stderr_capture_end(fd, saved, &buffer, buffer.count)
+        let bytes = buffer.prefix(max(0, count)).map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func checkSafe(path: String, info: stat) throws(PluginLoadError) {
