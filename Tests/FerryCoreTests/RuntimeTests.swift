@@ -182,6 +182,10 @@ struct RuntimeTests {
         #expect(lines.count == 100)
         let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any]
         #expect(first?["plugin"] as? String == "blackhole")
+        // ISO 8601 in UTC, to the second, and now.
+        let time = try #require(first?["time"] as? String)
+        let parsed = try #require(ISO8601DateFormatter().date(from: time), "time '\(time)'")
+        #expect(time.hasSuffix("Z") && abs(parsed.timeIntervalSinceNow) < 60)
         #expect((first?["reason"] as? String)?.contains("multiple of 10") == true)
         #expect(first?["record"] != nil)
 

@@ -22,6 +22,9 @@ final class DeadLetterWriter: @unchecked Sendable {
     /// too, so no later checkpoint can pass the ones that were lost with it.
     private var failure: StateError?
     private(set) var written = 0
+    /// Made once: a formatter per dead letter cost more than the rest of the line.
+    /// A value type, so workers format concurrently without a lock.
+    private static let timeFormat = Date.ISO8601FormatStyle()
 
     init(path: String, pipeline: String, sink: PluginInstance? = nil) {
         self.path = path
@@ -64,7 +67,7 @@ final class DeadLetterWriter: @unchecked Sendable {
             return
         }
         var line = "{\"time\":"
-        JSONValue.writeString(ISO8601DateFormatter().string(from: time), to: &line)
+        JSONValue.writeString(Self.timeFormat.format(time), to: &line)
         line += ",\"pipeline\":"
         JSONValue.writeString(pipeline, to: &line)
         line += ",\"stage\":"
