@@ -58,11 +58,9 @@ enum CastTarget: String, CaseIterable, Sendable {
             }
             throw ValueError("\(value.reasonText) is not an integer")
         case .decimal128(let bytes):
-            let text = Decimal128.text(bytes)
-            if let integer = Int64(text) { return .int64(integer) }
-            guard let number = Double(text), number.isFinite, number.rounded(.towardZero) == number,
-                abs(number) <= 9_007_199_254_740_992, let integer = Int64(exactly: number)
-            else { throw ValueError("\(value.reasonText) is not a whole number within the 64-bit integer range") }
+            guard let integer = Decimal128.integer(bytes) else {
+                throw ValueError("\(value.reasonText) is not a whole number within the 64-bit integer range")
+            }
             return .int64(integer)
         default:
             return nil
