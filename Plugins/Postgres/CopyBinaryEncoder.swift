@@ -17,6 +17,10 @@ final class CopyBinaryEncoder: RowEncoder {
     var scratch: [UInt8] = []
     var number = [CChar](repeating: 0, count: 512)
     let numeric = NumericBinary()
+    /// The numeric(p,s) of the column being encoded, if any.
+    var limit: NumericLimit?
+    /// Servers before 14 have no numeric infinity.
+    let numericInfinity: Bool
 
     typealias Failure = CopyTextEncoder.Failure
 
@@ -27,8 +31,9 @@ final class CopyBinaryEncoder: RowEncoder {
     static let header: [UInt8] = Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [0, 0, 0, 0] + [0, 0, 0, 0]
     static let trailer: [UInt8] = [0xFF, 0xFF]
 
-    init(columns: [PGColumn], rejectUnknownFields: Bool) {
+    init(columns: [PGColumn], rejectUnknownFields: Bool, numericInfinity: Bool = true) {
         self.columns = columns
+        self.numericInfinity = numericInfinity
         unknownFieldsRejected = rejectUnknownFields
         names = columns.map { Array($0.name.utf8) }
         slots = .allocate(capacity: max(columns.count, 1))
@@ -73,11 +78,14 @@ final class CopyBinaryEncoder: RowEncoder {
                 continue
             }
             do {
+                limit = column.limit
                 try field(element, column.type, elementOID: PGType.elementOID(ofArray: column.oid) ?? 0, out)
             } catch let failure as Failure {
                 throw Failure(message: "field '\(column.name)' → column \(column.sqlType): \(failure.message)")
             } catch let failure as BSONToJSON.Failure {
                 throw Failure(message: "field '\(column.name)' → column \(column.sqlType): \(failure.message)")
+            } catch let refusal as FloatFit.Refusal {
+                throw Failure(message: "field '\(column.name)' → column \(column.sqlType): \(refusal.message)")
             }
         }
     }
@@ -121,15 +129,20 @@ final class CopyBinaryEncoder: RowEncoder {
             if let value = element.doubleValue {
                 double = value
             } else if let value = element.int64Value, element.type != .datetime {
-                double = Double(value)
+                double = try FloatFit.double(value)
             } else if element.type == .decimal128 {
-                double = try parseDouble(Array(Decimal128Codec.text(element.value).utf8))
+                double = try FloatFit.double(decimal128: element.value)
             } else if let text = element.stringBytes {
+                // Text is read as the server reads float input: the nearest float.
                 double = try parseDouble(Array(trimmed(text)))
+                if type == .float4 {
+                    out.append(bigEndian: Float(String(decoding: trimmed(text), as: UTF8.self)).map { $0.bitPattern } ?? Float(double).bitPattern)
+                    return
+                }
             } else {
                 throw mismatch()
             }
-            if type == .float4 { out.append(bigEndian: Float(double).bitPattern) } else { out.append(bigEndian: double.bitPattern) }
+            if type == .float4 { out.append(bigEndian: try FloatFit.float(double).bitPattern) } else { out.append(bigEndian: double.bitPattern) }
         case .numeric:
             var text: String
             if let value = element.int64Value, element.type != .datetime {
@@ -138,15 +151,15 @@ final class CopyBinaryEncoder: RowEncoder {
                 // The shortest text that reads back as the same double; never the binary fraction.
                 text = double.isNaN ? "NaN" : double.isInfinite ? (double < 0 ? "-Infinity" : "Infinity") : "\(double)"
             } else if element.type == .decimal128 {
-                try Decimal128Codec.withText(element.value) { try numeric.append($0, to: out) }
+                try Decimal128Codec.withText(element.value) { try numericValue($0, out) }
                 return
             } else if let bytes = element.stringBytes {
-                try numeric.append(trimmed(bytes), to: out)
+                try numericValue(trimmed(bytes), out)
                 return
             } else {
                 throw mismatch()
             }
-            try text.withUTF8 { try numeric.append(UnsafeRawBufferPointer($0), to: out) }
+            try text.withUTF8 { try numericValue(UnsafeRawBufferPointer($0), out) }
         case .text:
             if let bytes = element.stringBytes {
                 out.append(bytes)
@@ -261,6 +274,15 @@ final class CopyBinaryEncoder: RowEncoder {
         }
     }
 
+    /// A number for a numeric column, refused when the column would change it.
+    func numericValue(_ text: UnsafeRawBufferPointer, _ out: RowBuffer) throws {
+        if let limit, let reason = limit.violation(text) { throw Failure(message: reason) }
+        if !numericInfinity, NumericBinary.isInfinity(text) {
+            throw Failure(message: "\(String(decoding: text, as: UTF8.self)): this server (before PostgreSQL 14) has no numeric infinity")
+        }
+        try numeric.append(text, to: out)
+    }
+
     func trimmed(_ text: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         var start = 0
         var end = text.count
@@ -291,10 +313,20 @@ final class CopyBinaryEncoder: RowEncoder {
 
 /// PostgreSQL's binary numeric: base-10000 digits, a weight, a sign and a
 /// display scale, built from exact decimal text (never through a double).
+/// It holds what the server's numeric holds: 131072 digits before the point,
+/// 16383 after; anything larger is refused, as the server would.
 final class NumericBinary {
+    static let maxIntegerDigits = 131_072
+    static let maxScale = 16_383
     /// Decimal digits of the value, integer part then fraction, padded to groups of 4.
-    let digits = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 2200)
-    let groups = UnsafeMutableBufferPointer<Int16>.allocate(capacity: 560)
+    let digits = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: maxIntegerDigits + maxScale + 8)
+    let groups = UnsafeMutableBufferPointer<Int16>.allocate(capacity: (maxIntegerDigits + maxScale + 8) / 4 + 1)
+
+    static func isInfinity(_ text: UnsafeRawBufferPointer) -> Bool {
+        var index = 0
+        if index < text.count, text[index] == UInt8(ascii: "-") || text[index] == UInt8(ascii: "+") { index += 1 }
+        return index < text.count && text[index] | 0x20 == UInt8(ascii: "i")
+    }
 
     deinit {
         digits.deallocate()
@@ -343,7 +375,7 @@ final class NumericBinary {
         guard cursor > index, integerEnd > index || fractionEnd > fractionStart || integerStart > index else { throw failure() }
         var exponent = 0
         if cursor < text.count, text[cursor] == UInt8(ascii: "e") || text[cursor] == UInt8(ascii: "E") {
-            guard let value = Int(String(decoding: text[(cursor + 1)...], as: UTF8.self)), abs(value) < 1000 else { throw failure() }
+            guard let value = Int(String(decoding: text[(cursor + 1)...], as: UTF8.self)), abs(value) <= 1_000_000 else { throw failure() }
             exponent = value
             cursor = text.count
         }
@@ -356,7 +388,9 @@ final class NumericBinary {
         let leadPad = (4 - integerCount % 4) % 4
         let tailPad = (4 - scale % 4) % 4
         let length = leadPad + integerCount + scale + tailPad
-        guard length <= digits.count else { throw CopyTextEncoder.Failure(message: "'\(String(decoding: text, as: UTF8.self))' has too many digits") }
+        guard integerCount <= Self.maxIntegerDigits, scale <= Self.maxScale, length <= digits.count else {
+            throw CopyTextEncoder.Failure(message: "'\(String(decoding: text, as: UTF8.self))' is outside the range of numeric (at most \(Self.maxIntegerDigits) digits before the point and \(Self.maxScale) after)")
+        }
         for position in 0..<length { digits[position] = 0 }
         var position = leadPad + integerCount - point
         for source in integerStart..<integerEnd {

@@ -132,7 +132,7 @@ final class CopyTextDecoder {
                 writer.appendString(key, utf8: text)
             case .decimal128:
                 guard let value = Decimal128Codec.encode(text) else {
-                    throw Failure(message: "'\(String(decoding: text, as: UTF8.self))' has more than 34 significant digits and does not fit decimal128 (set numeric: string)")
+                    throw Failure(message: "'\(String(decoding: text, as: UTF8.self))' has no exact decimal128 (more than 34 significant digits, or an exponent beyond decimal128's range); set numeric: string to read it as text")
                 }
                 writer.append(key, BSONValue.decimal128(Decimal128Codec.bytes(value)))
             }

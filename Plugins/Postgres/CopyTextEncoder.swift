@@ -18,11 +18,16 @@ final class CopyTextEncoder: RowEncoder {
     let names: [[UInt8]]
     var slots: [BSONElement?]
     var literal: [UInt8] = []
+    /// The numeric(p,s) of the column being encoded, if any.
+    var limit: NumericLimit?
+    /// Servers before 14 have no numeric infinity.
+    let numericInfinity: Bool
 
     struct Failure: Error { let message: String }
 
-    init(columns: [PGColumn], rejectUnknownFields: Bool) {
+    init(columns: [PGColumn], rejectUnknownFields: Bool, numericInfinity: Bool = true) {
         self.columns = columns
+        self.numericInfinity = numericInfinity
         unknownFieldsRejected = rejectUnknownFields
         names = columns.map { Array($0.name.utf8) }
         slots = [BSONElement?](repeating: nil, count: columns.count)
@@ -60,14 +65,31 @@ final class CopyTextEncoder: RowEncoder {
                 continue
             }
             do {
+                limit = column.limit
                 try value(element, column.type, out, inArray: false)
             } catch let failure as Failure {
                 throw Failure(message: "field '\(column.name)' → column \(column.sqlType): \(failure.message)")
             } catch let failure as BSONToJSON.Failure {
                 throw Failure(message: "field '\(column.name)' → column \(column.sqlType): \(failure.message)")
+            } catch let refusal as FloatFit.Refusal {
+                throw Failure(message: "field '\(column.name)' → column \(column.sqlType): \(refusal.message)")
             }
         }
         out.append(0x0A)
+    }
+
+    /// A number for a numeric column, refused when the column would change it.
+    func numeric(_ text: UnsafeRawBufferPointer, _ out: RowBuffer) throws {
+        if let limit, let reason = limit.violation(text) { throw Failure(message: reason) }
+        if !numericInfinity, NumericBinary.isInfinity(text) {
+            throw Failure(message: "\(String(decoding: text, as: UTF8.self)): this server (before PostgreSQL 14) has no numeric infinity")
+        }
+        out.append(text)
+    }
+
+    func numeric(_ text: String, _ out: RowBuffer) throws {
+        var text = text
+        try text.withUTF8 { try numeric(UnsafeRawBufferPointer($0), out) }
     }
 
     @inline(__always)
@@ -112,18 +134,44 @@ final class CopyTextEncoder: RowEncoder {
             } else {
                 throw mismatch()
             }
-        case .numeric, .float4, .float8:
+        case .numeric:
             if let integer = element.int64Value, element.type != .datetime {
-                out.append(String(integer))
+                try numeric(String(integer), out)
             } else if let double = element.doubleValue {
                 // Swift prints the shortest text that reads back as the same double.
-                out.append((double.isNaN ? "NaN" : double.isInfinite ? (double < 0 ? "-Infinity" : "Infinity") : "\(double)"))
+                try numeric(double.isNaN ? "NaN" : double.isInfinite ? (double < 0 ? "-Infinity" : "Infinity") : "\(double)", out)
             } else if element.type == .decimal128 {
-                out.append(Decimal128Codec.text(element.value))
+                try Decimal128Codec.withText(element.value) { try numeric($0, out) }
             } else if let string = element.stringBytes {
+                if let limit, let reason = limit.violation(string) { throw Failure(message: reason) }
                 escaped(string, out, inArray: inArray)
             } else {
                 throw mismatch()
+            }
+        case .float4, .float8:
+            var double: Double
+            if let integer = element.int64Value, element.type != .datetime {
+                double = try FloatFit.double(integer)
+            } else if let value = element.doubleValue {
+                double = value
+            } else if element.type == .decimal128 {
+                double = try FloatFit.double(decimal128: element.value)
+            } else if let string = element.stringBytes {
+                // Text is the server's to read, as float input: the nearest float.
+                escaped(string, out, inArray: inArray)
+                return
+            } else {
+                throw mismatch()
+            }
+            // The shortest text that reads back as the same float.
+            if double.isNaN {
+                out.append("NaN")
+            } else if double.isInfinite {
+                out.append(double < 0 ? "-Infinity" : "Infinity")
+            } else if type == .float4 {
+                out.append("\(try FloatFit.float(double))")
+            } else {
+                out.append("\(double)")
             }
         case .text:
             if let string = element.stringBytes {

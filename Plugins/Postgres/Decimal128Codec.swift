@@ -1,13 +1,22 @@
 /// numeric ⇄ BSON decimal128 without going through a float: the decimal
 /// digits become the 113-bit coefficient and the exponent, exactly
 /// (IEEE 754-2008 BID encoding, 16 little-endian bytes: low word, high word).
+/// Text to decimal128 follows libbson's `bson_decimal128_from_string`: exact
+/// or refused, never rounded; the same value keeps the same bits.
 enum Decimal128Codec {
     static let exponentBias = 6176
+    static let minExponent = -6176
+    static let maxExponent = 6111
     static let maxDigits = 34
-    static let maxCoefficient: UInt128 = 9_999_999_999_999_999_999_999_999_999_999
+    /// 10^34 - 1: a larger coefficient is not canonical and reads as zero.
+    static let maxCoefficient: UInt128 = 9_999_999_999_999_999_999_999_999_999_999_999
+    /// Room for the longest text of any finite value: sign, "0.", 6176 fraction digits.
+    static let maxTextLength = 6200
 
     /// The encoding of a decimal text (`-12.50`, `1E+3`, `NaN`, `Infinity`),
-    /// or nil when it has more than 34 significant digits or is not a number.
+    /// or nil when it is not a number or its value has no exact decimal128:
+    /// more than 34 significant digits (trailing zeros past 34 are dropped
+    /// into the exponent), or an exponent no coefficient can reach.
     static func encode(_ text: UnsafeRawBufferPointer) -> (low: UInt64, high: UInt64)? {
         var index = 0
         var negative = false
@@ -17,14 +26,14 @@ enum Decimal128Codec {
         }
         if index < text.count, text[index] > 0x39 {
             let rest = UnsafeRawBufferPointer(rebasing: text[index...])
-            if rest.elementsEqual("NaN".utf8) { return (0, 0x7C00_0000_0000_0000) }
-            if rest.elementsEqual("Infinity".utf8) || rest.elementsEqual("inf".utf8) {
+            if equalsIgnoringCase(rest, "nan") { return (0, 0x7C00_0000_0000_0000) }
+            if equalsIgnoringCase(rest, "infinity") || equalsIgnoringCase(rest, "inf") {
                 return (0, (negative ? 0x8000_0000_0000_0000 : 0) | 0x7800_0000_0000_0000)
             }
             return nil
         }
         var coefficient: UInt128 = 0
-        var digits = 0
+        var stored = 0
         var exponent = 0
         var sawDigit = false
         var afterPoint = false
@@ -33,12 +42,15 @@ enum Decimal128Codec {
             if byte >= 0x30 && byte <= 0x39 {
                 sawDigit = true
                 if afterPoint { exponent -= 1 }
-                if coefficient == 0 && byte == 0x30 {
+                if stored == 0 && byte == 0x30 {
                     // Leading zeros are not significant.
-                } else {
-                    digits += 1
-                    if digits > maxDigits { return nil }
+                } else if stored < maxDigits {
+                    stored += 1
                     coefficient = coefficient * 10 + UInt128(byte - 0x30)
+                } else {
+                    // A 35th significant digit: only a zero can go, into the exponent.
+                    guard byte == 0x30 else { return nil }
+                    exponent += 1
                 }
             } else if byte == UInt8(ascii: ".") && !afterPoint {
                 afterPoint = true
@@ -53,7 +65,7 @@ enum Decimal128Codec {
                 var any = false
                 while index < text.count, text[index] >= 0x30, text[index] <= 0x39 {
                     value = value * 10 + Int(text[index] - 0x30)
-                    if value > 100_000 { return nil }
+                    if value > 1_000_000 { return nil }
                     any = true
                     index += 1
                 }
@@ -66,10 +78,40 @@ enum Decimal128Codec {
             index += 1
         }
         guard sawDigit else { return nil }
-        guard exponent >= -exponentBias, exponent <= 6111 else { return nil }
+        // An exponent out of range moves into the coefficient when that is exact
+        // (zeros appended, or trailing zeros dropped); zero clamps.
+        if exponent > maxExponent {
+            if coefficient == 0 {
+                exponent = maxExponent
+            } else {
+                while exponent > maxExponent {
+                    guard stored < maxDigits else { return nil }
+                    coefficient *= 10
+                    stored += 1
+                    exponent -= 1
+                }
+            }
+        } else if exponent < minExponent {
+            if coefficient == 0 {
+                exponent = minExponent
+            } else {
+                while exponent < minExponent {
+                    guard coefficient % 10 == 0 else { return nil }
+                    coefficient /= 10
+                    exponent += 1
+                }
+            }
+        }
         let biased = UInt64(exponent + exponentBias)
         let high = (negative ? 0x8000_0000_0000_0000 : 0) | (biased << 49) | UInt64(truncatingIfNeeded: coefficient >> 64)
         return (UInt64(truncatingIfNeeded: coefficient), high)
+    }
+
+    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ word: StaticString) -> Bool {
+        guard bytes.count == word.utf8CodeUnitCount else { return false }
+        let letters = word.utf8Start
+        for index in 0..<bytes.count where bytes[index] | 0x20 != letters[index] { return false }
+        return true
     }
 
     static func bytes(_ value: (low: UInt64, high: UInt64)) -> [UInt8] {
@@ -79,15 +121,17 @@ enum Decimal128Codec {
         return result
     }
 
-    /// The sign, exponent and coefficient of 16 encoded bytes, or the text of a special value.
-    private static func parts(_ value: UnsafeRawBufferPointer) -> (negative: Bool, exponent: Int, coefficient: UInt128, special: String?) {
+    enum Special { case nan, infinity }
+
+    /// The sign, exponent and coefficient of 16 encoded bytes, or which special value they are.
+    static func parts(_ value: UnsafeRawBufferPointer) -> (negative: Bool, exponent: Int, coefficient: UInt128, special: Special?) {
         let low = UInt64(littleEndian: value.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         let high = UInt64(littleEndian: value.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         let negative = high & 0x8000_0000_0000_0000 != 0
         if (high >> 61) & 3 == 3 {
             let special = (high >> 58) & 0x1F
-            if special == 0x1F { return (negative, 0, 0, "NaN") }
-            if special == 0x1E { return (negative, 0, 0, negative ? "-Infinity" : "Infinity") }
+            if special == 0x1F { return (negative, 0, 0, .nan) }
+            if special == 0x1E { return (negative, 0, 0, .infinity) }
             // The large-coefficient form is never canonical (> 10^34 - 1): the value is zero.
             return (negative, Int((high >> 47) & 0x3FFF) - exponentBias, 0, nil)
         }
@@ -96,74 +140,123 @@ enum Decimal128Codec {
         return (negative, Int((high >> 49) & 0x3FFF) - exponentBias, coefficient, nil)
     }
 
+    /// True for NaN and the infinities.
+    static func isSpecial(_ value: UnsafeRawBufferPointer) -> Bool {
+        value[15] & 0x78 == 0x78
+    }
+
     /// The exact decimal text of 16 encoded bytes: plain notation for
     /// exponents ≤ 0 (`19.90`), `E+n` above, `NaN` / `Infinity` / `-Infinity`.
     static func text(_ value: UnsafeRawBufferPointer) -> String {
-        let (negative, exponent, coefficient, special) = parts(value)
-        if let special { return special }
-        let sign = negative ? "-" : ""
-        // UInt128's generic printing is slow; most coefficients fit 64 bits.
-        let digits = coefficient <= UInt128(UInt64.max) ? String(UInt64(coefficient)) : String(coefficient)
-        if exponent > 0 { return sign + digits + "E+" + String(exponent) }
-        if exponent == 0 { return sign + digits }
-        let fraction = -exponent
-        if digits.count > fraction {
-            let split = digits.index(digits.endIndex, offsetBy: -fraction)
-            return sign + digits[..<split] + "." + digits[split...]
-        }
-        return sign + "0." + String(repeating: "0", count: fraction - digits.count) + digits
+        withText(value) { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Calls `body` with the same bytes as `text(value)`, built on the stack
-    /// for the common case (a 64-bit coefficient, at most 40 fraction digits):
-    /// the binary COPY sink does this for every numeric field, and the String
-    /// it used to build cost more than the rest of the conversion.
+    /// (the sinks do this for every numeric field, and the String they used to
+    /// build cost more than the rest of the conversion). Only a value with
+    /// more than 80 fraction digits needs a larger, heap buffer.
     static func withText<R>(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        let (negative, exponent, coefficient, special) = parts(value)
-        guard special == nil, exponent <= 0, exponent >= -40, coefficient <= UInt128(UInt64.max) else {
-            var text = text(value)
-            return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+        let parts = parts(value)
+        if parts.exponent < -80 && parts.special == nil {
+            return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxTextLength) { out in
+                try body(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[0..<render(parts, into: out)])))
+            }
         }
-        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 96) { out in
-            // Digits of the coefficient, backwards, at the end of the buffer.
-            var digitsStart = out.count
+        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { out in
+            try body(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[0..<render(parts, into: out)])))
+        }
+    }
+
+    /// Writes the text of `parts` at the start of `out` (large enough: 128
+    /// bytes for exponents ≥ -80, `maxTextLength` for any); returns its length.
+    /// Written with a plain index: a nested function capturing it would bring
+    /// back the runtime exclusivity checks this path exists to avoid.
+    private static func render(
+        _ parts: (negative: Bool, exponent: Int, coefficient: UInt128, special: Special?), into out: UnsafeMutableBufferPointer<UInt8>
+    ) -> Int {
+        var length = 0
+        if parts.negative && parts.special != .nan {
+            out[length] = UInt8(ascii: "-")
+            length += 1
+        }
+        if let special = parts.special {
+            let word: StaticString = special == .nan ? "NaN" : "Infinity"
+            for index in 0..<word.utf8CodeUnitCount {
+                out[length] = word.utf8Start[index]
+                length += 1
+            }
+            return length
+        }
+        // Digits of the coefficient, backwards, at the end of the buffer: the
+        // low 19 digits, then the rest (a 34-digit coefficient is < 10^15 · 10^19).
+        var digitsStart = out.count
+        let coefficient = parts.coefficient
+        if coefficient <= UInt128(UInt64.max) {
             var rest = UInt64(coefficient)
             repeat {
                 digitsStart -= 1
                 out[digitsStart] = UInt8(truncatingIfNeeded: rest % 10) + 0x30
                 rest /= 10
             } while rest > 0
-            let digitCount = out.count - digitsStart
-            let fraction = -exponent
-            // Written with a plain index: a nested function capturing it would
-            // bring back the runtime exclusivity checks this path exists to avoid.
-            var length = 0
-            if negative {
-                out[length] = UInt8(ascii: "-")
+        } else {
+            let split: UInt128 = 10_000_000_000_000_000_000
+            var low = UInt64(coefficient % split)
+            var high = UInt64(coefficient / split)
+            for _ in 0..<19 {
+                digitsStart -= 1
+                out[digitsStart] = UInt8(truncatingIfNeeded: low % 10) + 0x30
+                low /= 10
+            }
+            repeat {
+                digitsStart -= 1
+                out[digitsStart] = UInt8(truncatingIfNeeded: high % 10) + 0x30
+                high /= 10
+            } while high > 0
+        }
+        let digitCount = out.count - digitsStart
+        if parts.exponent > 0 {
+            for index in digitsStart..<out.count {
+                out[length] = out[index]
                 length += 1
             }
-            let integerDigits = max(0, digitCount - fraction)
-            if integerDigits == 0 {
-                out[length] = UInt8(ascii: "0")
+            out[length] = UInt8(ascii: "E")
+            out[length + 1] = UInt8(ascii: "+")
+            length += 2
+            var exponentDigits = 0
+            var rest = parts.exponent
+            while rest > 0 {
+                exponentDigits += 1
+                rest /= 10
+            }
+            rest = parts.exponent
+            for index in stride(from: length + exponentDigits - 1, through: length, by: -1) {
+                out[index] = UInt8(truncatingIfNeeded: rest % 10) + 0x30
+                rest /= 10
+            }
+            return length + exponentDigits
+        }
+        let fraction = -parts.exponent
+        let integerDigits = max(0, digitCount - fraction)
+        if integerDigits == 0 {
+            out[length] = UInt8(ascii: "0")
+            length += 1
+        }
+        for index in 0..<integerDigits {
+            out[length] = out[digitsStart + index]
+            length += 1
+        }
+        if fraction > 0 {
+            out[length] = UInt8(ascii: ".")
+            length += 1
+            for _ in 0..<max(0, fraction - digitCount) {
+                out[length] = 0x30
                 length += 1
             }
-            for index in 0..<integerDigits {
+            for index in integerDigits..<digitCount {
                 out[length] = out[digitsStart + index]
                 length += 1
             }
-            if fraction > 0 {
-                out[length] = UInt8(ascii: ".")
-                length += 1
-                for _ in 0..<max(0, fraction - digitCount) {
-                    out[length] = 0x30
-                    length += 1
-                }
-                for index in integerDigits..<digitCount {
-                    out[length] = out[digitsStart + index]
-                    length += 1
-                }
-            }
-            return try body(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: out[0..<length])))
         }
+        return length
     }
 }

@@ -4,19 +4,21 @@ import Glibc
 import CLibPQ
 import FerryPluginKit
 
-/// One libpq connection. Errors name the server (host, port, database), never
-/// the DSN, so a password cannot leak; a lost connection is `transient` so the
-/// host retries, anything the server refuses is reported as it is.
+/// One libpq connection. Errors name the server by the DSN's parsed parts
+/// (user, host, port, database), never the DSN, and have the password cut out
+/// of anything libpq or the server says; a lost connection is `transient` so
+/// the host retries, anything the server refuses is reported as it is.
 final class PGConnection {
     let conn: OpaquePointer
-    /// "host:port/db", for error messages.
+    /// "user@host:port/db", for error messages.
     let label: String
+    let target: ConnectionTarget
     /// SQLSTATE of the last failed command ("" when unknown or the connection failed).
     var lastState = ""
 
     /// Connects with a connect timeout and session settings that make the text
     /// formats the codecs parse predictable (ISO dates, UTC, dot decimals).
-    init(dsn: String, connectTimeout: Int, statementTimeoutMs: Int, applicationName: String = "ferry") throws {
+    init(dsn: String, target: ConnectionTarget, connectTimeout: Int, statementTimeoutMs: Int, applicationName: String = "ferry") throws {
         let keys = ["dbname", "connect_timeout", "fallback_application_name", "options"]
         // `options` sets GUCs at connection start, so no extra round trip is needed.
         var options = "-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex"
@@ -39,9 +41,9 @@ final class PGConnection {
             }
         }
         guard let connection else { throw PluginError.transient("postgres: out of memory creating a connection") }
-        let where_ = PGConnection.label(of: connection)
+        let where_ = target.label
         if PQstatus(connection) != CONNECTION_OK {
-            let message = PGConnection.mask(PGConnection.text(PQerrorMessage(connection)))
+            let message = target.scrub(PGConnection.text(PQerrorMessage(connection)))
             PQfinish(connection)
             throw PGConnection.classifyConnectError(message, where_)
         }
@@ -49,38 +51,19 @@ final class PGConnection {
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         conn = connection
         label = where_
+        self.target = target
     }
 
     deinit { PQfinish(conn) }
 
     var isBroken: Bool { PQstatus(conn) != CONNECTION_OK }
 
-    static func label(of connection: OpaquePointer) -> String {
-        let host = text(PQhost(connection))
-        let port = text(PQport(connection))
-        let db = text(PQdb(connection))
-        return "\(host.isEmpty ? "localhost" : host):\(port.isEmpty ? "5432" : port)/\(db)"
-    }
+    /// The server's version number (150004 for 15.4).
+    var serverVersion: Int { Int(PQserverVersion(conn)) }
 
     static func text(_ pointer: UnsafePointer<CChar>?) -> String {
         guard let pointer else { return "" }
         return String(cString: pointer).trimmingTrailingWhitespace()
-    }
-
-    /// Hides `password=...` and `user:password@` in a message from libpq.
-    static func mask(_ message: String) -> String {
-        var result = message
-        if let range = result.firstRange(of: "password=") {
-            var end = range.upperBound
-            while end < result.endIndex, result[end] != " " { end = result.index(after: end) }
-            result.replaceSubrange(range.upperBound..<end, with: "***")
-        }
-        if let scheme = result.firstRange(of: "://"), let at = result[scheme.upperBound...].firstIndex(of: "@"),
-            let colon = result[scheme.upperBound..<at].firstIndex(of: ":")
-        {
-            result.replaceSubrange(result.index(after: colon)..<at, with: "***")
-        }
-        return result
     }
 
     /// Wrong password and unknown database will not fix themselves; an unreachable
@@ -130,7 +113,7 @@ final class PGConnection {
         } else {
             message = PGConnection.text(PQerrorMessage(conn))
         }
-        let short = PGConnection.mask(message.replacingNewlines())
+        let short = target.scrub(message.replacingNewlines())
         lastState = state
         // Class 08 (connection exception), 57P01-57P03 (admin shutdown, crash, cannot connect now)
         // and a dead socket are worth a retry; so are serialization failures and deadlocks.

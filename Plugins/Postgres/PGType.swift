@@ -60,6 +60,8 @@ struct PGColumn {
     let notNull: Bool
     /// The column's type OID (binary COPY names array element types by OID).
     var oid: UInt32 = 0
+    /// numeric(p,s) (or an array of it): what a value must fit unchanged.
+    var limit: NumericLimit? = nil
 }
 
 extension PGType {

@@ -33,6 +33,8 @@ public func ferryPluginEntry() -> UnsafeRawPointer { PluginExport.entry(Postgres
 /// The config keys both directions share.
 struct PGSettings {
     let dsn: String
+    /// The DSN parsed: what messages may name, and the password to keep out of them.
+    let target: ConnectionTarget
     let schema: String
     let table: String?
     let query: String?
@@ -44,6 +46,7 @@ struct PGSettings {
 
     init(_ config: PluginConfig) throws {
         dsn = try config.requiredString("dsn")
+        target = try ConnectionTarget(dsn: dsn)
         schema = try config.string("schema") ?? "public"
         table = try config.string("table")
         query = try config.string("query")
@@ -66,24 +69,25 @@ struct PGSettings {
     var tableLabel: String { "\(schema).\(table ?? "?")" }
 
     func connect() throws -> PGConnection {
-        try PGConnection(dsn: dsn, connectTimeout: connectTimeout, statementTimeoutMs: statementTimeout)
+        try PGConnection(dsn: dsn, target: target, connectTimeout: connectTimeout, statementTimeoutMs: statementTimeout)
     }
 
     /// The table's columns (not dropped, not generated; a domain as its base
     /// type, whose binary form it shares), or nil when the table is missing.
-    func tableColumns(_ connection: PGConnection) throws -> [(name: String, oid: UInt32, sqlType: String, notNull: Bool)]? {
+    func tableColumns(_ connection: PGConnection) throws -> [(name: String, oid: UInt32, sqlType: String, notNull: Bool, typmod: Int32)]? {
         guard let qualified = qualifiedTable else { return nil }
         let relation = try connection.exec("SELECT to_regclass($1)::oid", [qualified], "look up table \(tableLabel)")
         guard let oid = relation.value(0, 0) else { return nil }
         let result = try connection.exec(
             """
-            SELECT a.attname, COALESCE(NULLIF(t.typbasetype, 0), a.atttypid)::int8, format_type(a.atttypid, a.atttypmod), a.attnotnull
+            SELECT a.attname, COALESCE(NULLIF(t.typbasetype, 0), a.atttypid)::int8, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+              CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END
             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
             WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
             ORDER BY a.attnum
             """, [oid], "read the columns of \(tableLabel)")
         return (0..<result.rows).map { row in
-            (result.value(row, 0)!, UInt32(result.value(row, 1)!)!, result.value(row, 2)!, result.value(row, 3) == "t")
+            (result.value(row, 0)!, UInt32(result.value(row, 1)!)!, result.value(row, 2)!, result.value(row, 3) == "t", Int32(result.value(row, 4)!) ?? -1)
         }
     }
 }

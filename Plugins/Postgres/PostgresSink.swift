@@ -11,6 +11,7 @@ final class PostgresSink: SinkPlugin {
     let settings: PGSettings
     let context: PluginContext
     let mode: Mode
+    /// `create_table`'s column definitions, each checked and with its name quoted.
     let createDefinitions: [String]?
     let rejectUnknownFields: Bool
     let target: String
@@ -38,7 +39,9 @@ final class PostgresSink: SinkPlugin {
         self.context = context
         guard let target = settings.qualifiedTable else { throw PluginError.config("postgres: sink needs 'table'") }
         self.target = target
-        createDefinitions = try config.strings("create_table")
+        createDefinitions = try config.strings("create_table").map { definitions in
+            try definitions.enumerated().map { try ColumnDefinition.sql($0.element, index: $0.offset) }
+        }
         rejectUnknownFields = (try config.string("unknown_fields") ?? "reject") == "reject"
         binary = (try config.string("copy_format") ?? "binary") == "binary"
         var mode: Mode
@@ -90,14 +93,7 @@ final class PostgresSink: SinkPlugin {
             if created.value(0, 0) != "0" { found = try settings.tableColumns(connection) }
         }
         if found == nil, let definitions = createDefinitions {
-            var parts: [String] = []
-            for definition in definitions {
-                let trimmed = definition.trimmingPrefixSpaces()
-                guard let space = trimmed.firstIndex(of: " ") else {
-                    throw PluginError.config("postgres: field 'create_table': '\(definition)' is not \"name type\"")
-                }
-                parts.append(SQL.ident(String(trimmed[..<space])) + " " + trimmed[trimmed.index(after: space)...])
-            }
+            var parts = definitions
             if !settings.key.isEmpty { parts.append("PRIMARY KEY (\(settings.key.map(SQL.ident).joined(separator: ", ")))") }
             try connection.exec("CREATE TABLE \(target) (\(parts.joined(separator: ", ")))", "create table \(settings.tableLabel)")
             createdInTransaction = true
@@ -121,7 +117,8 @@ final class PostgresSink: SinkPlugin {
             guard let type = PGType(oid: column.oid) else {
                 throw PluginError.config("postgres: column '\(column.name)' of \(settings.tableLabel) has type \(column.sqlType), which this connector cannot map (leave it out with 'columns')")
             }
-            mapped.append(PGColumn(name: column.name, type: type, sqlType: column.sqlType, notNull: column.notNull, oid: column.oid))
+            let limit = type == .numeric || type == .array(.numeric) ? NumericLimit(typmod: column.typmod) : nil
+            mapped.append(PGColumn(name: column.name, type: type, sqlType: column.sqlType, notNull: column.notNull, oid: column.oid, limit: limit))
         }
         for key in settings.key where !mapped.contains(where: { $0.name == key }) {
             throw PluginError.config("postgres: key column '\(key)' is not among the written columns of \(settings.tableLabel)")
@@ -131,9 +128,10 @@ final class PostgresSink: SinkPlugin {
             copyDirectly = try connection.exec("SELECT NOT EXISTS (SELECT 1 FROM \(target))", "look at \(settings.tableLabel)").value(0, 0) == "t"
         }
         columns = mapped
+        let numericInfinity = connection.serverVersion >= 140000
         encoder = binary
-            ? CopyBinaryEncoder(columns: mapped, rejectUnknownFields: rejectUnknownFields)
-            : CopyTextEncoder(columns: mapped, rejectUnknownFields: rejectUnknownFields)
+            ? CopyBinaryEncoder(columns: mapped, rejectUnknownFields: rejectUnknownFields, numericInfinity: numericInfinity)
+            : CopyTextEncoder(columns: mapped, rejectUnknownFields: rejectUnknownFields, numericInfinity: numericInfinity)
         mergeSQL = buildMerge()
     }
 
