@@ -12,6 +12,9 @@
  *   WRITES_STDOUT    transform prints to stdout, which belongs to the host
  *   LOAD_NOISE       a constructor prints to stderr while the file is loaded,
  *                    as libmongoc's does (otherwise a good plugin)
+ *   CANCELLABLE      a slow transform (up to 2 s a batch) that polls the
+ *                    cancel flag and returns FERRY_ERR_CANCELLED, as
+ *                    plugin-abi.md asks of long calls
  *   NAME=...         plugin name (default "fixture")
  */
 #include <stdlib.h>
@@ -30,8 +33,16 @@ __attribute__((constructor)) static void fx_load_noise(void) {
 }
 #endif
 
+#ifdef CANCELLABLE
+#include <time.h>
+static const ferry_host_api *fx_host;
+#endif
+
 static ferry_status fx_open(const ferry_open_args *args, void **instance, ferry_error *error) {
     (void)args;
+#ifdef CANCELLABLE
+    fx_host = args->host;
+#endif
 #ifdef CRASH_IN_OPEN
     volatile int *nowhere = NULL;
     *nowhere = 1;
@@ -58,6 +69,16 @@ static void fx_close(void *instance) { free(instance); }
 static ferry_status fx_transform(void *instance, const ferry_batch *input, ferry_batch *output, ferry_result *result,
                                  ferry_error *error) {
     (void)instance; (void)result; (void)error;
+#ifdef CANCELLABLE
+    for (int i = 0; i < 200; i++) {
+        if (ferry_is_cancelled(fx_host)) {
+            ferry_set_error(error, "cancelled while transforming");
+            return FERRY_ERR_CANCELLED;
+        }
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+#endif
     memset(output, 0, sizeof *output);
     output->data = input->data;
     output->size = input->size;

@@ -94,16 +94,34 @@ public struct PipelineConfig: Sendable {
     /// Sources that can read shards may be read by this many lanes at once,
     /// each a shard with its own checkpoint (see `LanedRun`).
     public var readLanes: Int
+    /// Where `read_lanes` is set, for messages about it.
+    public var readLanesLine: Int?
     /// The `tests:` block, kept for `ferry test`.
     public var tests: ConfigNode?
 
     public static let defaultBatchSize = 100
 
+    /// The largest value each numeric setting takes. Checked where the file
+    /// (or the command line) is parsed, so a value that cannot be honoured
+    /// never reaches a run: the ABI carries a batch size as 32 bits, and a
+    /// thousand workers on one host is a typo, not a plan.
+    public enum Bounds {
+        public static let batchSize = 1_000_000
+        public static let workers = 256
+        public static let readLanes = 256
+        public static let maxInFlight = 10_000
+        public static let checkpointIntervalMilliseconds = 86_400_000
+        public static let retryAttempts = 100
+        public static let retryDelayMilliseconds = 3_600_000
+        public static let deadLetters = Int(Int32.max)
+    }
+
     public init(
         name: String, file: String, source: StageConfig, transforms: [StageConfig] = [], sink: StageConfig,
         batchSize: Int = PipelineConfig.defaultBatchSize, workers: Int = 1, mode: SyncMode = .incremental,
         schedule: String? = nil, deadLetters: DeadLetterConfig = .init(), retry: RetryPolicy = .init(),
-        maxInFlight: Int? = nil, checkpointIntervalMilliseconds: Int = 1000, readLanes: Int = 1, tests: ConfigNode? = nil
+        maxInFlight: Int? = nil, checkpointIntervalMilliseconds: Int = 1000, readLanes: Int = 1, readLanesLine: Int? = nil,
+        tests: ConfigNode? = nil
     ) {
         self.name = name
         self.file = file
@@ -119,6 +137,7 @@ public struct PipelineConfig: Sendable {
         self.maxInFlight = maxInFlight
         self.checkpointIntervalMilliseconds = checkpointIntervalMilliseconds
         self.readLanes = readLanes
+        self.readLanesLine = readLanesLine
         self.tests = tests
     }
 

@@ -27,6 +27,9 @@ final class CommitLoop: @unchecked Sendable {
     // Owned by the current applier only; the lock hand-off orders the accesses.
     private var committer = OrderedCommitter<Completion>()
     private var failure: String?
+    /// A batch was given up because the run was cancelled: nothing after it
+    /// may move the checkpoint, or its records would be skipped for good.
+    private var halted = false
     private var lastState: [UInt8]?
     private var committedRecords: Int
     private var lastSave = DispatchTime.now()
@@ -71,7 +74,7 @@ final class CommitLoop: @unchecked Sendable {
 
     /// After every reader and worker has stopped: the final save, complete
     /// when the source ran dry without a failure.
-    func finish(exhausted: Bool) -> (failure: String?, sample: [String], checkpoint: Checkpoint?) {
+    func finish(exhausted: Bool) -> (failure: String?, halted: Bool, sample: [String], checkpoint: Checkpoint?) {
         lock.lock()
         defer { lock.unlock() }
         precondition(!applying && inbox.isEmpty, "finish called while batches are still being applied")
@@ -82,8 +85,9 @@ final class CommitLoop: @unchecked Sendable {
             }
         }
         // The last save marks the checkpoint complete even if nothing moved since.
-        if exhausted && failure == nil && lastState != nil { dirty = true }
-        saveCheckpoint(complete: exhausted && failure == nil)
+        let complete = exhausted && failure == nil && !halted
+        if complete && lastState != nil { dirty = true }
+        saveCheckpoint(complete: complete)
         // Dead letters of batches that never reached a checkpoint still go out
         // (their records come again on the next run, and are rejected again).
         if !runner.options.dryRun {
@@ -93,7 +97,7 @@ final class CommitLoop: @unchecked Sendable {
                 failure = failure ?? "\(error)"
             }
         }
-        return (failure, sample, checkpoint)
+        return (failure, halted, sample, checkpoint)
     }
 
     private func apply(_ completion: Completion) {
@@ -111,7 +115,7 @@ final class CommitLoop: @unchecked Sendable {
     private func retire(_ ready: Completion) {
         var outcome = ready
         if case .awaitingWrite(let item, let chain, var counts, let batchSample) = ready {
-            if failure != nil {
+            if failure != nil || halted {
                 outcome = .skipped(item, chain)
             } else {
                 do {
@@ -122,7 +126,13 @@ final class CommitLoop: @unchecked Sendable {
                     }
                     outcome = .done(item, counts, sample: batchSample)
                 } catch {
-                    // Released just below; the failure carries no batch to release twice.
+                    // Released just below; neither outcome carries a batch to release twice.
+                    if runner.isCancellation(error) {
+                        halted = true
+                        outcome = .skipped(item, nil)
+                        runner.release(item, chain)
+                        return
+                    }
                     outcome = .failed(
                         sequence: item.sequence, nil, nil, (error as? PluginCallError)?.description ?? "\(error)")
                 }
@@ -131,10 +141,12 @@ final class CommitLoop: @unchecked Sendable {
         }
         switch outcome {
         case .done(let item, let counts, let batchSample):
-            guard failure == nil else { return }
-            lastState = item.state.isEmpty ? lastState : item.state
-            committedRecords += item.records
-            dirty = true
+            guard failure == nil, !halted else { return }
+            if item.checkpointable {
+                lastState = item.state.isEmpty ? lastState : item.state
+                committedRecords += item.records
+                dirty = true
+            }
             let sampleSize = runner.options.sampleSize
             if sample.count < sampleSize {
                 sample += batchSample.prefix(sampleSize - sample.count)
@@ -162,6 +174,8 @@ final class CommitLoop: @unchecked Sendable {
             failure = failure ?? message
             runner.abortFlag.cancel()
         case .skipped(let item, let chain):
+            // Past a failure the run is over anyway; otherwise a cancel gave this batch up.
+            if failure == nil { halted = true }
             runner.release(item, chain)
         case .awaitingWrite:
             break

@@ -26,10 +26,13 @@ final class DeadLetterWriter: @unchecked Sendable {
     /// A value type, so workers format concurrently without a lock.
     private static let timeFormat = Date.ISO8601FormatStyle()
 
-    init(path: String, pipeline: String, sink: PluginInstance? = nil) {
+    private let budget: DeadLetterBudget?
+
+    init(path: String, pipeline: String, sink: PluginInstance? = nil, budget: DeadLetterBudget? = nil) {
         self.path = path
         self.pipeline = pipeline
         self.sink = sink
+        self.budget = budget
     }
 
     deinit {
@@ -44,6 +47,9 @@ final class DeadLetterWriter: @unchecked Sendable {
 
     /// Records one dead letter: to the file now, or to the sink at the next `sync`.
     func write(stage: String, plugin: String, reason: String, record: DocumentView?) throws {
+        if let budget, !budget.admit() {
+            throw DeadLetterBudgetExceeded(maxRecords: budget.maxRecords, location: location)
+        }
         let time = Date()
         let maskedReason = SecretMasking.mask(reason)
         if sink != nil {
@@ -55,12 +61,15 @@ final class DeadLetterWriter: @unchecked Sendable {
                 document.append("stage", stage)
                 document.append("plugin", plugin)
                 document.append("reason", maskedReason)
-                if let record {
+                if let record, ExtendedJSON.firstInvalidOffset(record) == nil {
                     document.appendDocument("record") { nested in
                         for element in record { nested.append(element) }
                     }
                 } else {
+                    // Copying elements of an invalid document would make this one
+                    // invalid too: keep its bytes whole instead.
                     document.appendNull("record")
+                    if let record { document.append("record_bson", .binary(subtype: 0, data: Array(record.bytes))) }
                 }
             }
             written += 1
@@ -77,7 +86,16 @@ final class DeadLetterWriter: @unchecked Sendable {
         line += ",\"reason\":"
         JSONValue.writeString(maskedReason, to: &line)
         line += ",\"record\":"
-        line += record.flatMap { ExtendedJSON.render($0, canonical: true) } ?? "null"
+        if let record, let json = ExtendedJSON.render(record, canonical: true) {
+            line += json
+        } else if let record {
+            // Not valid BSON (a NUL in a field name, bad UTF-8, bad lengths): no
+            // JSON can hold it, so the dead letter keeps its bytes instead.
+            line += "null,\"record_bson_base64\":"
+            JSONValue.writeString(Data(record.bytes).base64EncodedString(), to: &line)
+        } else {
+            line += "null"
+        }
         line += "}\n"
         lock.lock()
         defer { lock.unlock() }

@@ -26,8 +26,8 @@ public final class LanedRun: @unchecked Sendable {
         pipelineName = plan.pipeline.name
         dryRun = options.dryRun
         var failure: String?
-        if lanes > 1 && !plan.source.plugin.capabilities.contains(.shardedRead) {
-            failure = "read_lanes: \(lanes) needs a source that can read shards; '\(plan.source.plugin.name)' cannot"
+        if lanes > 1 {
+            failure = plan.laneProblem(lanes: lanes)
         }
         let expectedCount = options.shard.count * lanes
         if failure == nil, plan.pipeline.mode != .full, let saved = try? store.savedShards(pipeline: plan.pipeline.name),
@@ -37,6 +37,7 @@ public final class LanedRun: @unchecked Sendable {
         }
         setupFailure = failure
         let totalWorkers = max(1, options.workers ?? plan.pipeline.workers)
+        let budget = DeadLetterBudget(maxRecords: plan.pipeline.deadLetters.maxRecords)
         runners = (0..<lanes).map { lane in
             var laneOptions = options
             laneOptions.workers = max(1, totalWorkers / lanes)
@@ -46,8 +47,12 @@ public final class LanedRun: @unchecked Sendable {
             // (1.1x one worker at batch 100 on 2 cores; inline: see docs/04).
             laneOptions.inline = lanes > 1 && laneOptions.workers == 1
             laneOptions.shard = ShardSpec(index: options.shard.index * lanes + lane, count: expectedCount)
-            if lanes > 1, let limit = options.limit { laneOptions.limit = max(1, limit / lanes) }
-            return PipelineRunner(plan: plan, options: laneOptions, store: store, deadLetterPath: deadLetterPath, logger: logger)
+            // The limit split so the lanes' shares add up to it exactly; a lane
+            // whose share is 0 reads nothing.
+            if lanes > 1, let limit = options.limit { laneOptions.limit = limit / lanes + (lane < limit % lanes ? 1 : 0) }
+            return PipelineRunner(
+                plan: plan, options: laneOptions, store: store, deadLetterPath: deadLetterPath, logger: logger,
+                deadLetterBudget: budget)
         }
     }
 

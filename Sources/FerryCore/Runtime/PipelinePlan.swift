@@ -40,8 +40,31 @@ public struct PipelinePlan: Sendable {
         let transforms = pipeline.transforms.map { resolveStage($0, kind: .transform, kindName: "transform") }
         let sink = resolveStage(pipeline.sink, kind: .sink, kindName: "sink")
         let deadLetterSink = pipeline.deadLetters.sink.flatMap { resolveStage($0, kind: .sink, kindName: "sink") }
+        if let source, let sink, pipeline.readLanes > 1 {
+            let plan = PipelinePlan(pipeline: pipeline, source: source, transforms: [], sink: sink, deadLetterSink: nil)
+            if let problem = plan.laneProblem(lanes: pipeline.readLanes) {
+                errors.append(ConfigError(file: pipeline.file, line: pipeline.readLanesLine, field: "read_lanes", problem))
+            }
+        }
         guard errors.isEmpty, let source, let sink else { throw ConfigErrors(errors: errors) }
         return PipelinePlan(
             pipeline: pipeline, source: source, transforms: transforms.compactMap { $0 }, sink: sink, deadLetterSink: deadLetterSink)
+    }
+}
+
+extension PipelinePlan {
+    /// Why this pipeline cannot run in `lanes` read lanes, or nil.
+    public func laneProblem(lanes: Int) -> String? {
+        guard lanes > 1 else { return nil }
+        if !source.plugin.capabilities.contains(.shardedRead) {
+            return "read_lanes: \(lanes) needs a source that can read shards; '\(source.plugin.name)' cannot"
+        }
+        // Each lane would open its own instance of a sink that promises one
+        // instance and one order (a file it appends to, a stream): the lanes'
+        // writes would interleave or replace each other.
+        if sink.plugin.capabilities.contains(.orderedSink) {
+            return "read_lanes: \(lanes) cannot feed sink '\(sink.plugin.name)': it is an ordered sink (one instance, records in order), and every lane would open its own; use read_lanes: 1 or a sink that is not ordered"
+        }
+        return nil
     }
 }

@@ -9,7 +9,10 @@ import Synchronization
 public struct RunOptions: Sendable {
     /// Read and transform, ask the sink to preview, write nothing, save no state.
     public var dryRun = false
-    /// Stop reading after this many records.
+    /// Read, write and checkpoint at most this many records. The source is asked
+    /// for batches no larger than the limit; a last batch that would cross it
+    /// is cut, and its records are written but not checkpointed (the source's
+    /// position covers the whole batch), so the next run reads them again.
     public var limit: Int?
     /// Dry runs: how many records to show.
     public var sampleSize = 5
@@ -46,6 +49,8 @@ public final class PipelineRunner: @unchecked Sendable {
     let statistics = Mutex(RunStatistics())
     private let started = DispatchTime.now()
     let sampleWanted = Mutex(true)
+    /// Shared by the lanes of one run, so `dead_letters.max` bounds the run, not each lane.
+    let deadLetterBudget: DeadLetterBudget
 
     public let batchSize: Int
     public let workerCount: Int
@@ -53,9 +58,10 @@ public final class PipelineRunner: @unchecked Sendable {
 
     public init(
         plan: PipelinePlan, options: RunOptions = RunOptions(), store: any StateStore, deadLetterPath: String,
-        logger: Logger, metrics: (any PluginMetricsSink)? = nil
+        logger: Logger, metrics: (any PluginMetricsSink)? = nil, deadLetterBudget: DeadLetterBudget? = nil
     ) {
         self.plan = plan
+        self.deadLetterBudget = deadLetterBudget ?? DeadLetterBudget(maxRecords: plan.pipeline.deadLetters.maxRecords)
         self.options = options
         self.store = store
         self.deadLetterPath = deadLetterPath
@@ -83,16 +89,28 @@ public final class PipelineRunner: @unchecked Sendable {
     final class SourceBatch: @unchecked Sendable {
         let source: PluginInstance
         let sequence: Int
+        /// As the source returned it: what goes back to its `release`.
         let batch: UnsafeMutablePointer<ferry_batch>
+        /// What the transforms and the sink see: the batch itself, or its first
+        /// records when `--limit` cut it.
+        let input: UnsafeMutablePointer<ferry_batch>
         let state: [UInt8]
         let records: Int
+        /// False for a cut batch: the source's state covers records that were
+        /// not written, so the checkpoint must not move to it.
+        let checkpointable: Bool
 
-        init(source: PluginInstance, sequence: Int, batch: UnsafeMutablePointer<ferry_batch>, state: [UInt8], records: Int) {
+        init(
+            source: PluginInstance, sequence: Int, batch: UnsafeMutablePointer<ferry_batch>, input: UnsafeMutablePointer<ferry_batch>? = nil,
+            state: [UInt8], records: Int, checkpointable: Bool = true
+        ) {
             self.source = source
             self.sequence = sequence
             self.batch = batch
+            self.input = input ?? batch
             self.state = state
             self.records = records
+            self.checkpointable = checkpointable
         }
     }
 
@@ -156,6 +174,18 @@ public final class PipelineRunner: @unchecked Sendable {
             return finish(.failed("source plugin '\(plan.source.plugin.name)' cannot read shards (no sharded-read capability); run without --shard"))
         }
 
+        // One run of a pipeline shard at a time: a second would write the same
+        // records and race the first one's checkpoint.
+        var runLock: (any RunLock)?
+        if !options.dryRun {
+            do {
+                runLock = try store.lockRun(pipeline: pipeline.name, shard: shard)
+            } catch {
+                return finish(.failed("\(error)"))
+            }
+        }
+        defer { runLock?.release() }
+
         // Where to resume: the saved state, unless a full run starts over.
         var previous: Checkpoint?
         do {
@@ -164,6 +194,15 @@ public final class PipelineRunner: @unchecked Sendable {
             return finish(.failed("\(error)"))
         }
         let resume: Checkpoint? = pipeline.mode == .full ? nil : previous
+        // Found now, not at the first save after every record was written
+        // (which the next run would then write all over again).
+        if !options.dryRun {
+            do {
+                try store.checkWritable()
+            } catch {
+                return finish(.failed("cannot save checkpoints: \(error)"))
+            }
+        }
 
         // Open everything before reading anything, so config errors cost no data movement.
         let source: PluginInstance
@@ -174,11 +213,14 @@ public final class PipelineRunner: @unchecked Sendable {
         let sinkPreviews = plan.sink.plugin.hasPreview
         report.sinkPreviewed = options.dryRun && sinkPreviews
         let needSink = !options.dryRun || sinkPreviews
+        // Never ask the source for more than the limit: a batch cut short
+        // cannot be checkpointed.
+        let sourceBatchSize = options.limit.map { min(batchSize, $0) } ?? batchSize
         func instanceOptions(_ stage: PipelinePlan.Stage, kind: PluginKinds, resume: [UInt8]? = nil) -> InstanceOptions {
             InstanceOptions(
                 kind: kind, stage: stage.config.role, configJSON: stage.config.configJSON, resumeState: resume,
-                mode: pipeline.mode, batchSize: batchSize, shardIndex: shard.index, shardCount: shard.count,
-                pipelineName: pipeline.name)
+                mode: pipeline.mode, batchSize: kind == .source ? sourceBatchSize : batchSize, shardIndex: shard.index,
+                shardCount: shard.count, pipelineName: pipeline.name)
         }
         do {
             source = try PluginInstance(
@@ -216,7 +258,8 @@ public final class PipelineRunner: @unchecked Sendable {
             orderedSink?.close()
             return finish(.failed(error.description))
         }
-        let deadLetters = DeadLetterWriter(path: deadLetterPath, pipeline: pipeline.name, sink: deadLetterSink)
+        let deadLetters = DeadLetterWriter(
+            path: deadLetterPath, pipeline: pipeline.name, sink: deadLetterSink, budget: deadLetterBudget)
 
         let estimate = source.estimate()
         statistics.withLock { $0.estimatedTotal = estimate }
@@ -285,15 +328,26 @@ public final class PipelineRunner: @unchecked Sendable {
                             plugin: plan.source.plugin.name, stage: "source", call: "read", status: Int32(FERRY_ERR_DATA),
                             message: "returned a malformed batch: \(error)")
                     }
-                    let state = batch.pointee.state.map { Array(UnsafeBufferPointer(start: $0, count: Int(batch.pointee.state_size))) } ?? []
-                    let records = Int(batch.pointee.count)
+                    var state = batch.pointee.state.map { Array(UnsafeBufferPointer(start: $0, count: Int(batch.pointee.state_size))) } ?? []
+                    var records = Int(batch.pointee.count)
+                    var input: UnsafeMutablePointer<ferry_batch>?
+                    if let limit = options.limit, readRecords + records > limit {
+                        records = limit - readRecords
+                        input = Self.cut(batch, to: records)
+                        state = []
+                        logger.notice(
+                            "--limit cut the last batch: its records are written, the checkpoint stays before them",
+                            metadata: ["pipeline": "\(pipeline.name)", "records": "\(records)"])
+                    }
                     readRecords += records
                     statistics.withLock { stats in
                         stats.read += records
                         stats.batchesRead += 1
                         stats.maxInFlight = max(stats.maxInFlight, stats.batchesRead - stats.batchesCommitted)
                     }
-                    handOff(SourceBatch(source: source, sequence: sequence, batch: batch, state: state, records: records))
+                    handOff(SourceBatch(
+                        source: source, sequence: sequence, batch: batch, input: input, state: state, records: records,
+                        checkpointable: input == nil))
                     sequence += 1
                 } catch {
                     batch.deallocate()
@@ -322,7 +376,7 @@ public final class PipelineRunner: @unchecked Sendable {
 
         group.wait()
         let exhausted = sourceExhausted.withLock { $0 }
-        let (failure, sample, checkpoint) = commitLoop.finish(exhausted: exhausted)
+        let (failure, halted, sample, checkpoint) = commitLoop.finish(exhausted: exhausted)
         report.checkpoint = checkpoint ?? (options.dryRun ? nil : previous)
         workers.forEach { $0.close() }
         orderedSink?.close()
@@ -333,7 +387,7 @@ public final class PipelineRunner: @unchecked Sendable {
         let outcome: RunOutcome
         if let failure {
             outcome = .failed(failure)
-        } else if cancelFlag.isCancelled && !exhausted {
+        } else if halted || (cancelFlag.isCancelled && !exhausted) {
             outcome = .cancelled
         } else {
             outcome = .completed
@@ -363,7 +417,7 @@ public final class PipelineRunner: @unchecked Sendable {
         var counts = BatchCounts()
         let chain = Chain()
         do {
-            var current = UnsafePointer(item.batch)
+            var current = UnsafePointer(item.input)
             for (index, transform) in worker.transforms.enumerated() {
                 let output = UnsafeMutablePointer<ferry_batch>.allocate(capacity: 1)
                 output.initialize(to: ferry_batch())
@@ -414,9 +468,36 @@ public final class PipelineRunner: @unchecked Sendable {
             release(item, chain)
             return .done(item, counts, sample: batchSample)
         } catch {
+            // A plugin that honours the cancel flag stops a run cleanly: the
+            // batch is not committed, and nothing after it either.
+            if isCancellation(error) { return .skipped(item, chain) }
             let message = (error as? PluginCallError)?.description ?? "\(error)"
             return .failed(sequence: item.sequence, item, chain, message)
         }
+    }
+
+    /// A call that returned FERRY_ERR_CANCELLED after the run was asked to stop.
+    func isCancellation(_ error: any Error) -> Bool {
+        cancelFlag.isCancelled && (error as? PluginCallError)?.status == Int32(FERRY_ERR_CANCELLED)
+    }
+
+    /// The first `count` records of a source batch, as a batch of their own
+    /// that shares the source's buffer and carries no state.
+    static func cut(_ batch: UnsafeMutablePointer<ferry_batch>, to count: Int) -> UnsafeMutablePointer<ferry_batch> {
+        var size = 0
+        if let data = batch.pointee.data {
+            for _ in 0..<count {
+                let length = Int(UInt32(littleEndian: UnsafeRawPointer(data + size).loadUnaligned(as: UInt32.self)))
+                size += length
+            }
+        }
+        let view = UnsafeMutablePointer<ferry_batch>.allocate(capacity: 1)
+        view.initialize(to: batch.pointee)
+        view.pointee.count = UInt32(count)
+        view.pointee.size = UInt64(size)
+        view.pointee.state = nil
+        view.pointee.state_size = 0
+        return view
     }
 
     /// Writes and commits (or previews) one batch, retrying transient failures.
@@ -476,6 +557,7 @@ public final class PipelineRunner: @unchecked Sendable {
             chain.outputs.removeAll()
         }
         // The ABI lets a batch go back from any thread, even while the source reads.
+        if item.input != item.batch { item.input.deallocate() }
         item.source.release(&item.batch.pointee)
         item.batch.deallocate()
     }

@@ -20,8 +20,22 @@ public protocol StateStore: Sendable {
     var summary: String { get }
     /// The saved checkpoint as the store holds it (JSON), unverified: for `ferry state show`.
     func rawCheckpoint(pipeline: String, shard: ShardSpec) throws -> String?
-    /// Throws unless the store can be written now: for readiness probes.
+    /// Throws unless the store can be written now: for readiness probes, and
+    /// before a run reads anything.
     func checkWritable() throws
+    /// Takes the lock that keeps two runs of one pipeline shard apart, or
+    /// throws naming who holds it. Nil where the store keeps no such lock (a
+    /// dry run's memory store; the daemon's cluster locks cover PostgreSQL).
+    func lockRun(pipeline: String, shard: ShardSpec) throws -> (any RunLock)?
+}
+
+/// A held run lock; gone with `release` or with the process.
+public protocol RunLock: Sendable {
+    func release()
+}
+
+extension StateStore {
+    public func lockRun(pipeline: String, shard: ShardSpec) throws -> (any RunLock)? { nil }
 }
 
 extension StateStore {
