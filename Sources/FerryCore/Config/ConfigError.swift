@@ -16,8 +16,8 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         var location = file
         if let line { location += ":\(line)" }
-        if let field, !field.isEmpty { return "\(location): \(field): \(message)" }
-        return "\(location): \(message)"
+        if let field, !field.isEmpty { return SecretMasking.mask("\(location): \(field): \(message)") }
+        return SecretMasking.mask("\(location): \(message)")
     }
 }
 

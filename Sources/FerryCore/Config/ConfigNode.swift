@@ -15,6 +15,7 @@ public indirect enum ConfigNode: Sendable {
 
     /// Parses YAML text, keeping line numbers.
     public static func parse(yaml: String, file: String) throws(ConfigError) -> ConfigNode? {
+        try YAMLShapeCheck.check(yaml, file: file)
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)

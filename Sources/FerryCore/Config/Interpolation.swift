@@ -44,7 +44,9 @@ public struct Interpolation: Sendable {
             guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
                 throw InterpolationError(message: "cannot read secret file '\(path)'")
             }
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            SecretMasking.registerSubstituted(value)
+            return value
         }
         var name = expression
         var fallback: String?
@@ -55,7 +57,12 @@ public struct Interpolation: Sendable {
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
             throw InterpolationError(message: "'${\(expression)}' is not a variable name")
         }
-        if let value = builtins[name] ?? environment[name] { return value }
+        if let value = builtins[name] { return value }
+        if let value = environment[name] {
+            SecretMasking.registerSubstituted(
+                value, shortest: SecretMasking.namesSecret(name) ? SecretMasking.shortestMasked : SecretMasking.shortestMaskedPlain)
+            return value
+        }
         if let fallback { return fallback }
         throw InterpolationError(message: "environment variable \(name) is not set")
     }

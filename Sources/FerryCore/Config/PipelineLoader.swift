@@ -15,7 +15,19 @@ public struct PipelineLoader: Sendable {
         self.interpolation = interpolation
     }
 
+    /// No pipeline is this long; a bigger file is a mistake (or /dev/zero).
+    public static let maxFileBytes = 4 << 20
+
     public func load(path: String) throws(ConfigErrors) -> PipelineConfig {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFREG else {
+                throw ConfigErrors(errors: [ConfigError(file: path, "not a regular file (a pipeline is a YAML file)")])
+            }
+            guard info.st_size <= Self.maxFileBytes else {
+                throw ConfigErrors(errors: [ConfigError(file: path, "the pipeline file is \(info.st_size) bytes; at most \(Self.maxFileBytes) are read")])
+            }
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigErrors(errors: [ConfigError(file: path, "cannot read the pipeline file")])
         }
@@ -53,18 +65,29 @@ public struct PipelineLoader: Sendable {
         let absolute = URL(fileURLWithPath: file).standardizedFileURL
         var interpolation = interpolation
         interpolation.builtins["PIPELINE_DIR"] = absolute.deletingLastPathComponent().path
+        // Keys whose value could not be expanded: their error is the one to
+        // report, not a second "missing" for the same key.
+        var unexpanded: Set<String> = []
         func expanded(_ key: String) -> ConfigNode? {
             guard let node = root[key] else { return nil }
             do {
                 return try node.interpolated(interpolation, file: file, path: key)
             } catch {
-                errors.append(error)
+                if unexpanded.insert(key).inserted { errors.append(error) }
                 return nil
             }
+        }
+        // A value that came from `${…}` may be a secret (`${file:/run/secrets/x}`):
+        // messages name the setting, never the value.
+        func shown(_ key: String, in node: ConfigNode? = nil, _ value: ConfigNode) -> String {
+            let raw = (node ?? root)[key]?.stringValue ?? ""
+            if raw.contains("${") { return "a value from \(raw.contains("${file:") ? "${file:…}" : "${…}")" }
+            return "'\(value.stringValue ?? value.kindName)'"
         }
 
         func stage(_ node: ConfigNode?, role: String, line: Int) -> StageConfig? {
             guard let node else {
+                if unexpanded.contains(role) { return nil }
                 fail(line, role, "missing (a stage needs 'plugin:' and optionally 'config:')")
                 return nil
             }
@@ -86,17 +109,29 @@ public struct PipelineLoader: Sendable {
             return StageConfig(plugin: plugin, config: config, line: stageLine, role: role)
         }
 
-        func integer(_ key: String, default value: Int, minimum: Int, in node: ConfigNode? = nil, path: String? = nil) -> Int {
+        func integer(
+            _ key: String, default value: Int, minimum: Int, maximum: Int, in node: ConfigNode? = nil, path: String? = nil
+        ) -> Int {
+            // The unexpanded parent: whether the value came from `${…}` shows only there.
+            let rawParent = path.flatMap { root[String($0.prefix { $0 != "." })] } ?? node
             guard let field = (node ?? root)[key] else { return value }
             let fieldPath = path ?? key
             var resolved = field
-            if node == nil, let expandedField = expanded(key) { resolved = expandedField }
+            if node == nil {
+                guard let expandedField = expanded(key) else { return value }
+                resolved = expandedField
+            }
             guard case .integer(let int) = resolved.json else {
-                fail(field.line, fieldPath, "expected an integer, got \(resolved.json.typeName)")
+                if let text = resolved.stringValue, !text.isEmpty, text.allSatisfy({ $0.isNumber || $0 == "-" || $0 == "+" }) {
+                    fail(field.line, fieldPath, "must be from \(minimum) to \(maximum), got \(shown(key, in: rawParent, resolved))")
+                } else {
+                    fail(field.line, fieldPath, "expected an integer, got \(resolved.json.typeName)")
+                }
                 return value
             }
-            guard int >= minimum else {
-                fail(field.line, fieldPath, "must be at least \(minimum), got \(int)")
+            guard int >= minimum, int <= maximum else {
+                let got = shown(key, in: rawParent, resolved)
+                fail(field.line, fieldPath, int < minimum ? "must be at least \(minimum), got \(got)" : "must be at most \(maximum), got \(got)")
                 return value
             }
             return Int(int)
@@ -116,14 +151,14 @@ public struct PipelineLoader: Sendable {
             }
         }
 
-        let batchSize = integer("batch_size", default: PipelineConfig.defaultBatchSize, minimum: 1)
-        let workers = integer("workers", default: 1, minimum: 1)
+        let batchSize = integer("batch_size", default: PipelineConfig.defaultBatchSize, minimum: 1, maximum: PipelineConfig.Bounds.batchSize)
+        let workers = integer("workers", default: 1, minimum: 1, maximum: PipelineConfig.Bounds.workers)
         var mode = SyncMode.incremental
         if let node = expanded("mode") {
             if let name = node.stringValue, let parsed = SyncMode(name: name) {
                 mode = parsed
             } else {
-                fail(node.line, "mode", "must be one of full, incremental, missing-only, got '\(node.stringValue ?? node.kindName)'")
+                fail(node.line, "mode", "must be one of full, incremental, missing-only, got \(shown("mode", node))")
             }
         }
         var deadLetters = DeadLetterConfig()
@@ -141,24 +176,24 @@ public struct PipelineLoader: Sendable {
                 if let value = ratio.stringValue.flatMap(Double.init), (0...1).contains(value) {
                     deadLetters.maxRatio = value
                 } else {
-                    fail(ratio.line, "dead_letters.max_ratio", "expected a number from 0 to 1, got '\(ratio.stringValue ?? ratio.kindName)'")
+                    fail(ratio.line, "dead_letters.max_ratio", "expected a number from 0 to 1, got \(shown("max_ratio", in: root["dead_letters"], ratio))")
                 }
             }
             deadLetters.path = node["path"]?.stringValue
-            deadLetters.maxRecords = integer("max", default: deadLetters.maxRecords, minimum: 0, in: node, path: "dead_letters.max")
+            deadLetters.maxRecords = integer("max", default: deadLetters.maxRecords, minimum: 0, maximum: PipelineConfig.Bounds.deadLetters, in: node, path: "dead_letters.max")
         }
         var retry = RetryPolicy()
         if let node = expanded("retry") {
             for entry in node.entries where !["attempts", "initial_delay_ms", "max_delay_ms"].contains(entry.key) {
                 fail(entry.keyLine, "retry.\(entry.key)", "unknown field (known: attempts, initial_delay_ms, max_delay_ms)")
             }
-            retry.attempts = integer("attempts", default: retry.attempts, minimum: 0, in: node, path: "retry.attempts")
-            retry.initialDelayMilliseconds = integer("initial_delay_ms", default: retry.initialDelayMilliseconds, minimum: 1, in: node, path: "retry.initial_delay_ms")
-            retry.maxDelayMilliseconds = integer("max_delay_ms", default: retry.maxDelayMilliseconds, minimum: 1, in: node, path: "retry.max_delay_ms")
+            retry.attempts = integer("attempts", default: retry.attempts, minimum: 0, maximum: PipelineConfig.Bounds.retryAttempts, in: node, path: "retry.attempts")
+            retry.initialDelayMilliseconds = integer("initial_delay_ms", default: retry.initialDelayMilliseconds, minimum: 1, maximum: PipelineConfig.Bounds.retryDelayMilliseconds, in: node, path: "retry.initial_delay_ms")
+            retry.maxDelayMilliseconds = integer("max_delay_ms", default: retry.maxDelayMilliseconds, minimum: 1, maximum: PipelineConfig.Bounds.retryDelayMilliseconds, in: node, path: "retry.max_delay_ms")
         }
-        let maxInFlight = root["max_in_flight"] == nil ? nil : integer("max_in_flight", default: 0, minimum: 1)
-        let checkpointInterval = integer("checkpoint_interval_ms", default: 1000, minimum: 0)
-        let readLanes = integer("read_lanes", default: 1, minimum: 1)
+        let maxInFlight = root["max_in_flight"] == nil ? nil : integer("max_in_flight", default: 0, minimum: 1, maximum: PipelineConfig.Bounds.maxInFlight)
+        let checkpointInterval = integer("checkpoint_interval_ms", default: 1000, minimum: 0, maximum: PipelineConfig.Bounds.checkpointIntervalMilliseconds)
+        let readLanes = integer("read_lanes", default: 1, minimum: 1, maximum: PipelineConfig.Bounds.readLanes)
         let name = expanded("name")?.stringValue ?? absolute.deletingPathExtension().lastPathComponent
         if !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) {
             fail(root["name"]?.line, "name", "use letters, digits, '-', '_' and '.' only (it names state files)")
@@ -169,6 +204,6 @@ public struct PipelineLoader: Sendable {
             name: name, file: file, source: source, transforms: transforms, sink: sink, batchSize: batchSize,
             workers: workers, mode: mode, schedule: expanded("schedule")?.stringValue, deadLetters: deadLetters,
             retry: retry, maxInFlight: maxInFlight, checkpointIntervalMilliseconds: checkpointInterval, readLanes: readLanes,
-            tests: root["tests"])
+            readLanesLine: root["read_lanes"]?.line, tests: root["tests"])
     }
 }
