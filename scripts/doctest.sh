@@ -11,7 +11,10 @@
 # A block is runnable when its opening fence is exactly ```sh doctest (a plain
 # ```sh block is an illustration and is never run). Each runnable block runs
 #   - as its own bash script with `set -euo pipefail`,
-#   - in a fresh empty temp directory (its working directory),
+#   - in a fresh empty temp directory (its working directory), under
+#     .build/doctest-tmp rather than /tmp: blocks build plugins there, and ferry
+#     refuses plugin files below a folder others can write (FERRY_DOCTEST_TMPDIR
+#     overrides),
 #   - with `ferry` on PATH pointing at the real debug build (.build/debug/ferry),
 #     FERRY_PLUGIN_PATH=<repo>/.build/debug and the repo root in $FERRY_REPO,
 #   - in its own session (setsid): anything it leaves running when it ends
@@ -29,11 +32,13 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SELF="$REPO_ROOT/scripts/doctest.sh"
 TIMEOUT="${FERRY_DOCTEST_TIMEOUT:-300}"
+WORK_ROOT="${FERRY_DOCTEST_TMPDIR:-$REPO_ROOT/.build/doctest-tmp}"
 
 log() { printf 'doctest: %s\n' "$*" >&2; }
 die() { printf 'doctest: error: %s\n' "$*" >&2; exit 2; }
 
 [[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "FERRY_DOCTEST_TIMEOUT must be a positive integer (got '$TIMEOUT')"
+mkdir -p -m 0755 "$WORK_ROOT" || die "cannot create $WORK_ROOT"
 
 # Writes one file per runnable block into $2 (block-0001.sh, …) and an index
 # line "NNNN<TAB>file:line" per block to stdout. Fences inside other fences
@@ -75,7 +80,7 @@ extract() {
 run_block() {
     local script="$1" location="$2" bindir="$3"
     local workdir out rc=0 pid deadline leftover=0 timed_out=0
-    workdir="$(mktemp -d "${TMPDIR:-/tmp}/ferry-doctest.XXXXXX")"
+    workdir="$(mktemp -d "$WORK_ROOT/ferry-doctest.XXXXXX")"
     out="$workdir.out"
     {
         printf '#!/usr/bin/env bash\n# %s\nset -euo pipefail\n' "$location"

@@ -8,9 +8,15 @@ struct PluginOptions: ParsableArguments {
     @Option(name: .customLong("plugins"), help: ArgumentHelp("Plugin directory (repeatable, or colon-separated).", valueName: "DIR"))
     var directories: [String] = []
 
+    /// Loads nothing until a pipeline names a plugin; print its `loadWarnings` after.
     func catalog() -> PluginCatalog {
-        let catalog = PluginCatalog(directories: PluginCatalog.defaultDirectories(explicit: directories))
-        for warning in catalog.loadWarnings { printError("warning: \(warning)") }
+        PluginCatalog(directories: PluginCatalog.defaultDirectories(explicit: directories))
+    }
+
+    /// Every `*.so` in the directories, loaded (for `ferry plugins`), its warnings printed.
+    func scanningCatalog() -> PluginCatalog {
+        let catalog = PluginCatalog.scanning(directories: PluginCatalog.defaultDirectories(explicit: directories))
+        printWarnings(catalog)
         return catalog
     }
 }
@@ -33,6 +39,10 @@ struct LogOptions: ParsableArguments {
     }
 }
 
+func printWarnings(_ catalog: PluginCatalog) {
+    for warning in catalog.loadWarnings { printError("warning: \(warning)") }
+}
+
 /// Writes to stderr without going through C's `stderr` global.
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
@@ -40,9 +50,11 @@ func printError(_ text: String) {
 
 /// Loads and resolves a pipeline, printing every problem; exits 2 if invalid.
 func loadPlan(_ path: String, plugins: PluginOptions) throws -> PipelinePlan {
+    let catalog = plugins.catalog()
+    defer { printWarnings(catalog) }
     do {
         let pipeline = try PipelineLoader().load(path: path)
-        return try PipelinePlan.resolve(pipeline, catalog: plugins.catalog())
+        return try PipelinePlan.resolve(pipeline, catalog: catalog)
     } catch {
         for problem in error.errors { printError("error: \(problem)") }
         throw FerryExit.invalid

@@ -56,6 +56,7 @@ struct PluginTestCommand: ParsableCommand {
         let options = try conformanceOptions()
         let suite = ConformanceSuite(path: path, options: options)
         if let runCheck, let traceFile {
+            try checkTrust(quiet: true)
             try runChild(suite, check: runCheck, traceFile: traceFile)
             return
         }
@@ -63,6 +64,7 @@ struct PluginTestCommand: ParsableCommand {
             printError("error: \(path): no such file")
             throw FerryExit.invalid
         }
+        try checkTrust(quiet: false)
         var results: [CheckResult] = []
         for check in suite.checks {
             if let loadFailure = results.first(where: { $0.id == "load" && $0.status == .fail }) {
@@ -71,8 +73,23 @@ struct PluginTestCommand: ParsableCommand {
             }
             results.append(runIsolated(check))
         }
-        report(results, plugin: try? PluginLoader.load(path: path, checkPermissions: false))
+        report(results, plugin: try? PluginLoader.load(path: path))
         if results.contains(where: { $0.status == .fail }) { throw FerryExit.runFailed }
+    }
+
+    /// The checks `ferry run` makes before it opens a plugin file: the harness
+    /// runs the plugin's code just the same. Refused: exit 2.
+    func checkTrust(quiet: Bool) throws {
+        let mode = PluginFileTrust.mode()
+        do {
+            let resolved = try PluginFileTrust.check(path, mode: mode)
+            guard !quiet, mode == .insecureDev else { return }
+            printError("warning: \(PluginFileTrust.insecureDevNotice)")
+            if let violation = resolved.violation { printError("warning: \(path): loading although \(violation)") }
+        } catch {
+            if !quiet { printError("error: \(error)") }
+            throw FerryExit.invalid
+        }
     }
 
     // MARK: - Options

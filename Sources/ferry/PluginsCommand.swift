@@ -13,7 +13,7 @@ struct PluginsCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let catalog = plugins.catalog()
+        let catalog = plugins.scanningCatalog()
         let loaded = catalog.plugins.values.sorted { $0.name < $1.name }
         if json {
             let entries: [JSONValue] = loaded.map { plugin in

@@ -94,8 +94,7 @@ struct FileConnectorTests {
     func cPlugin() throws {
         try TestSupport.compilePlugin(
             source: TestSupport.repoRoot.appendingPathComponent("examples/c-plugin/sample.c").path, output: "\(plugins)/libsample.so")
-        let catalog = PluginCatalog(directories: [plugins])
-        #expect(catalog.plugins["sample"]?.kindNames == ["transform"])
+        #expect(try PluginCatalog(directories: [plugins]).resolve("sample").kindNames == ["transform"])
         let report = try run(
             """
             source: {plugin: generate, config: {count: 1000}}

@@ -63,16 +63,35 @@ struct PluginLoaderTests {
         #expect(error?.reason == .descriptorTooSmall(size: 16, minimum: 128))
     }
 
-    @Test("two plugins with one name: the name is refused, naming both files")
+    @Test("a name two files answer to is refused, naming both")
     func duplicateNames() throws {
-        let directory = try TestSupport.temporaryDirectory()
-        _ = try TestSupport.compileFixture(["NAME=\"twin\""], into: directory, name: "liba.so")
-        _ = try TestSupport.compileFixture(["NAME=\"twin\""], into: directory, name: "libb.so")
-        let catalog = PluginCatalog(directories: [directory])
-        #expect(catalog.failures.count == 1)
+        let first = try TestSupport.temporaryDirectory()
+        let second = try TestSupport.temporaryDirectory()
+        _ = try TestSupport.compileFixture(["NAME=\"twin\""], into: first, name: "libtwin.so")
+        _ = try TestSupport.compileFixture(["NAME=\"twin\""], into: second, name: "libFerryTwin.so")
+        let catalog = PluginCatalog(directories: [first, second])
         let error = #expect(throws: PluginLoadError.self) { try catalog.resolve("twin") }
-        #expect(error?.description.contains("liba.so") == true)
-        #expect(error?.description.contains("libb.so") == true)
+        #expect(error?.description.contains("\(first)/libtwin.so") == true)
+        #expect(error?.description.contains("\(second)/libFerryTwin.so") == true)
+        // Listing opens both, and refuses the name the same way.
+        let listed = PluginCatalog.scanning(directories: [first, second])
+        #expect(listed.plugins["twin"] == nil)
+        #expect(listed.failures.count == 1)
+    }
+
+    @Test("a plugin is found by its file name; a file whose plugin has another name is refused")
+    func fileNames() throws {
+        #expect(PluginCatalog.fileNames(for: "regex_filter") == ["libregex_filter.so", "libRegexFilter.so", "libFerryRegexFilter.so"])
+        #expect(PluginCatalog.fileNames(for: "my-source") == ["libmy-source.so", "libMySource.so", "libFerryMySource.so"])
+        let directory = try TestSupport.temporaryDirectory()
+        _ = try TestSupport.compileFixture(["NAME=\"alias\""], into: directory, name: "libother.so")
+        let catalog = PluginCatalog(directories: [directory])
+        let misnamed = #expect(throws: PluginLoadError.self) { try catalog.resolve("other") }
+        #expect(misnamed?.reason == .misnamed(declared: "alias"))
+        #expect(misnamed?.description.contains("declares plugin 'alias', but a pipeline naming 'alias' opens only libalias.so, libAlias.so or libFerryAlias.so") == true)
+        let unknown = #expect(throws: PluginLoadError.self) { try catalog.resolve("alias") }
+        #expect(unknown?.description.contains("looked for libalias.so, libAlias.so, libFerryAlias.so (there: libother.so)") == true)
+        #expect(PluginCatalog.scanning(directories: [directory]).failures.first?.reason == .misnamed(declared: "alias"))
     }
 
     @Test("a plugin file writable by others is refused")
@@ -81,7 +100,7 @@ struct PluginLoaderTests {
         let path = "\(directory)/libgen.so"
         try FileManager.default.copyItem(atPath: TestSupport.product("libFerryGenerate.so"), toPath: path)
         chmod(path, 0o666)
-        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path) }
+        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path, trust: .strict) }
         #expect(error?.description.contains("writable by others") == true)
     }
 
@@ -91,8 +110,8 @@ struct PluginLoaderTests {
         let path = "\(directory)/libgen.so"
         try FileManager.default.copyItem(atPath: TestSupport.product("libFerryGenerate.so"), toPath: path)
         chmod(directory, 0o777)
-        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path) }
-        #expect(error?.description.contains("directory") == true)
+        let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path, trust: .strict) }
+        #expect(error?.description.contains("folder \(directory) is writable by others") == true)
     }
 
     @Test("open() failing reports the plugin's own message, with the password masked")
@@ -123,6 +142,6 @@ struct PluginLoaderTests {
         let catalog = PluginCatalog(directories: [plugins])
         let error = #expect(throws: PluginLoadError.self) { try catalog.resolve("postgres") }
         #expect(error?.description.contains("no plugin named 'postgres'") == true)
-        #expect(error?.description.contains("generate") == true)
+        #expect(error?.description.contains("looked for libpostgres.so, libPostgres.so, libFerryPostgres.so (there: libFerryGenerate.so)") == true)
     }
 }

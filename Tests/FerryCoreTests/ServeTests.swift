@@ -196,8 +196,11 @@ struct ServeTests {
     func loadNoiseIsLogged() throws {
         let extra = try TestSupport.temporaryDirectory("noisy")
         _ = try TestSupport.compileFixture(["LOAD_NOISE", "NAME=\"noisy\""], into: extra, name: "libnoisy.so")
+        // Plugins are loaded when a pipeline names them, so one does.
+        let noisy = "name: noisy\nsource: {plugin: generate, config: {count: 1}}\ntransforms: [{plugin: noisy}]\nsink: {plugin: blackhole}\n"
         let serve = try ServeProcess(
-            daemonYAML: Self.daemon, files: ["slow.yaml": Self.slowPipeline, "copy.yaml": Self.copyPipeline], extraPlugins: extra)
+            daemonYAML: Self.daemon.replacingOccurrences(of: "  - file: copy.yaml\n", with: "  - file: copy.yaml\n  - file: noisy.yaml\n"),
+            files: ["slow.yaml": Self.slowPipeline, "copy.yaml": Self.copyPipeline, "noisy.yaml": noisy], extraPlugins: extra)
         try serve.waitUntilUp()
         kill(serve.process.processIdentifier, SIGTERM)
         serve.process.waitUntilExit()

@@ -25,9 +25,19 @@ enum TestSupport {
     static var ferryExecutable: String { product("ferry") }
     static var headerDirectory: String { repoRoot.appendingPathComponent("Sources/CFerryPlugin/include").path }
 
+    /// Where temporary directories go: inside the build folder, not /tmp, because
+    /// plugins are loaded from them and the loader refuses any file below a folder
+    /// others can write (/tmp is one, sticky bit or not).
+    static let temporaryRoot: String = {
+        let path = repoRoot.appendingPathComponent(".build/test-tmp").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        chmod(path, 0o755)
+        return path
+    }()
+
     /// A fresh temporary directory (mode 0755), removed by the caller if it wants.
     static func temporaryDirectory(_ label: String = "ferry-test") throws -> String {
-        let path = NSTemporaryDirectory() + "\(label)-\(UUID().uuidString.prefix(8))"
+        let path = "\(temporaryRoot)/\(label)-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         return path
     }

@@ -22,9 +22,14 @@ public final class LoadedPlugin: @unchecked Sendable {
     /// constructor's notice, say); empty when nothing. Hosts log it as a warning.
     public let loadOutput: String
 
-    init(path: String, descriptor: ferry_plugin_descriptor, schema: JSONValue, loadOutput: String = "") {
+    /// Why this file would have been refused, when `FERRY_PLUGIN_TRUST=insecure-dev`
+    /// let it load anyway; empty when it passed every check. Hosts log it as a warning.
+    public let trustWarning: String
+
+    init(path: String, descriptor: ferry_plugin_descriptor, schema: JSONValue, loadOutput: String = "", trustWarning: String = "") {
         self.path = path
         self.loadOutput = loadOutput
+        self.trustWarning = trustWarning
         self.descriptor = descriptor
         name = String(cString: descriptor.name)
         version = String(cString: descriptor.version)

@@ -9,7 +9,11 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
         case descriptorTooSmall(size: Int, minimum: Int)
         case invalidDescriptor(String)
         case duplicateName(String, otherPath: String)
+        /// The file, or a folder on the way to it, could be written by someone
+        /// other than root or the user running ferry (see `PluginFileTrust`).
         case insecurePermissions(String)
+        /// The file's name is not one a pipeline naming its plugin looks for.
+        case misnamed(declared: String)
         case unknownPlugin(String)
     }
 
@@ -40,7 +44,13 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
         case .duplicateName(let name, let other):
             return "\(path): another plugin is also named '\(name)' (\(other)); plugin names must be unique"
         case .insecurePermissions(let detail):
-            return "\(path): refused: \(detail)"
+            return "\(path): refused: \(detail); a plugin file and every folder above it must be owned by root or the user "
+                + "running ferry and writable by no one else (\(PluginFileTrust.environmentVariable)=\(PluginFileTrust.insecureDevValue) "
+                + "loads it anyway, for development only)"
+        case .misnamed(let declared):
+            let names = PluginCatalog.fileNames(for: declared)
+            return "\(path): declares plugin '\(declared)', but a pipeline naming '\(declared)' opens only "
+                + names.dropLast().joined(separator: ", ") + " or \(names.last ?? ""); rename the file"
         case .unknownPlugin(let detail):
             return detail
         }

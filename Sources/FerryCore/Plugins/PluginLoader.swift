@@ -13,22 +13,37 @@ public enum PluginLoader {
     static let hostMinor = Int(FERRY_ABI_MINOR)
     static let minimumSize = MemoryLayout<ferry_plugin_descriptor>.offset(of: \ferry_plugin_descriptor.reserved)!
 
-    /// Loads one plugin file.
-    public static func load(path: String, checkPermissions: Bool = true) throws(PluginLoadError) -> LoadedPlugin {
+    /// Loads one plugin file after the trust checks of `PluginFileTrust`
+    /// (relaxed only by `FERRY_PLUGIN_TRUST=insecure-dev`).
+    public static func load(path: String, trust: PluginFileTrust.Mode = PluginFileTrust.mode()) throws(PluginLoadError) -> LoadedPlugin {
+        let resolved = try PluginFileTrust.check(path, mode: trust)
+        let warning = resolved.violation.map {
+            "loaded although \($0) (\(PluginFileTrust.environmentVariable)=\(PluginFileTrust.insecureDevValue))"
+        }
+        return try open(path: path, at: resolved.realPath, trustWarning: warning ?? "")
+    }
+
+    /// Loads one plugin file with no trust checks: for harnesses that were
+    /// handed the file by someone who already decided to run it.
+    public static func load(path: String, checkPermissions: Bool) throws(PluginLoadError) -> LoadedPlugin {
+        if checkPermissions { return try load(path: path) }
         var info = stat()
         guard stat(path, &info) == 0 else { throw PluginLoadError(path: path, .notFound) }
-        if checkPermissions { try checkSafe(path: path, info: info) }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw PluginLoadError(path: path, .notSharedObject("not a regular file"))
         }
+        return try open(path: path, at: path, trustWarning: "")
+    }
 
+    /// dlopens `file` (the checked real path of `path`) and checks its descriptor.
+    static func open(path: String, at file: String, trustWarning: String) throws(PluginLoadError) -> LoadedPlugin {
         // Library constructors run inside dlopen; what they print is kept for the caller to log.
         var opened = false
         var openError: String?
         var hasEntry = false
         var raw: UnsafePointer<ferry_plugin_descriptor>?
         let loadOutput = capturingStandardError {
-            guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            guard let handle = dlopen(file, RTLD_NOW | RTLD_LOCAL) else {
                 openError = dlerror().map { String(cString: $0) }
                 return
             }
@@ -39,7 +54,7 @@ public enum PluginLoader {
         }
         guard opened else {
             let detail = openError ?? "dlopen failed"
-            throw PluginLoadError(path: path, .notSharedObject(detail.replacingOccurrences(of: "\(path): ", with: "")))
+            throw PluginLoadError(path: path, .notSharedObject(detail.replacingOccurrences(of: "\(file): ", with: "")))
         }
         guard hasEntry else { throw PluginLoadError(path: path, .noEntrySymbol) }
         guard let raw else { throw PluginLoadError(path: path, .nullDescriptor) }
@@ -61,7 +76,7 @@ public enum PluginLoader {
             destination.copyMemory(from: UnsafeRawBufferPointer(start: base, count: min(size, destination.count)))
         }
         let schema = try validate(descriptor, path: path)
-        return LoadedPlugin(path: path, descriptor: descriptor, schema: schema, loadOutput: loadOutput)
+        return LoadedPlugin(path: path, descriptor: descriptor, schema: schema, loadOutput: loadOutput, trustWarning: trustWarning)
     }
 
     /// fd 2 is the whole process's: one capture at a time.
@@ -81,17 +96,6 @@ public enum PluginLoader {
         let count = ferry_host_stderr_capture_end(fd, saved, &buffer, buffer.count)
         let bytes = buffer.prefix(max(0, count)).map { UInt8(bitPattern: $0) }
         return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    static func checkSafe(path: String, info: stat) throws(PluginLoadError) {
-        if info.st_mode & S_IWOTH != 0 {
-            throw PluginLoadError(path: path, .insecurePermissions("the file is writable by others (chmod o-w)"))
-        }
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        var directoryInfo = stat()
-        if stat(directory, &directoryInfo) == 0, directoryInfo.st_mode & S_IWOTH != 0, directoryInfo.st_mode & S_ISVTX == 0 {
-            throw PluginLoadError(path: path, .insecurePermissions("its directory \(directory) is writable by others (chmod o-w)"))
-        }
     }
 
     static func validate(_ descriptor: ferry_plugin_descriptor, path: String) throws(PluginLoadError) -> JSONValue {
