@@ -47,12 +47,48 @@ public enum ExtendedJSON {
         return String(decoding: UnsafeRawBufferPointer(start: text, count: length), as: UTF8.self)
     }
 
-    /// Full structural validation through libbson (UTF-8, nesting, lengths).
+    /// Full structural validation (UTF-8, nesting, lengths): libbson's, then
+    /// Ferry's own walk for what libbson 1.23 lets through.
     /// Returns nil when valid, or the byte offset of the first problem.
     public static func firstInvalidOffset(_ document: DocumentView) -> Int? {
         guard let base = document.bytes.baseAddress else { return 0 }
         let offset = ferry_bson_validate(base.assumingMemoryBound(to: UInt8.self), UInt32(document.byteCount))
-        return offset < 0 ? nil : Int(offset)
+        if offset >= 0 { return Int(offset) }
+        return firstProblem(document, at: 0)
+    }
+
+    /// libbson 1.23's `bson_validate` checks the UTF-8 of keys but not of
+    /// string values (which Ferry decodes lossily), and misses a nested
+    /// document or array that ends early, holds an unknown type or lacks its
+    /// terminator (libbson's JSON renderer then writes broken JSON). So every
+    /// document, nested ones too, must walk element by element exactly to its
+    /// terminator, and every string, code and symbol value must be UTF-8 (NULs
+    /// allowed) and NUL-terminated. `at` is the document's offset in the top one.
+    private static func firstProblem(_ document: DocumentView, at base: Int) -> Int? {
+        let bytes = document.bytes
+        guard let start = bytes.baseAddress, bytes.count >= 5, bytes[bytes.count - 1] == 0 else { return base }
+        var end = 4
+        for element in document {
+            guard let elementStart = element.element.baseAddress else { return base + end }
+            let offset = elementStart - start
+            end = offset + element.element.count
+            switch element.typeByte {
+            case BSONType.string.rawValue, BSONType.javascript.rawValue, BSONType.symbol.rawValue:
+                guard element.value.last == 0, let text = element.stringBytes else { return base + offset }
+                if let pointer = text.baseAddress,
+                    !bson_utf8_validate(pointer.assumingMemoryBound(to: CChar.self), text.count, true)
+                {
+                    return base + offset
+                }
+            case BSONType.document.rawValue, BSONType.array.rawValue:
+                guard let nested = element.documentValue, let nestedStart = nested.bytes.baseAddress else { return base + offset }
+                if let problem = firstProblem(nested, at: base + (nestedStart - start)) { return problem }
+            default:
+                continue
+            }
+        }
+        // The walk stops at the terminator, or early at an element it cannot read.
+        return end == bytes.count - 1 ? nil : base + end
     }
 }
 
