@@ -52,7 +52,8 @@ public struct PostgresDSN: Sendable, CustomStringConvertible {
         if let user = components.percentEncodedUser { self.user = user.removingPercentEncoding ?? user }
         if let password = components.percentEncodedPassword { self.password = password.removingPercentEncoding ?? password }
         if let host = components.host, !host.isEmpty { self.host = host }
-        if let port = components.port { self.port = port }
+        // Through the same range check as port=, so postgresql://host:0/ is refused here, not at connect.
+        if let port = components.port { try apply("port", String(port)) }
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         if !path.isEmpty { database = path }
         for item in components.queryItems ?? [] {
