@@ -10,11 +10,13 @@
 # FuzzTargets.swift): bson-batch, jsonl, json-value, pipeline-yaml, cron,
 # postgres-dsn, daemon-config.
 #
-# Each target starts from its seed corpus, Tests/Fuzz/corpus/<target>/, and the
-# inputs libFuzzer finds that reach new code are written back there (review
-# them and commit the small ones you want CI to replay). A crash, an ASan
-# report or a broken invariant stops the run and leaves the input in
-# $FERRY_FUZZ_CRASH_DIR/<target>/ (default .build-fuzz/crashes); replay one with
+# Each target starts from its seed corpus, Tests/Fuzz/corpus/<target>/ (read
+# only), and from what earlier runs found; the inputs libFuzzer finds that reach
+# new code are kept in $FERRY_FUZZ_CORPUS_DIR/<target>/ (default
+# .build-fuzz/corpus), for the next run. Copy the few worth keeping (small, or
+# ones that found a bug) into Tests/Fuzz/corpus/<target>/ for CI to replay.
+# A crash, an ASan report or a broken invariant stops the run and leaves the
+# input in $FERRY_FUZZ_CRASH_DIR/<target>/ (default .build-fuzz/crashes); replay one with
 #   FERRY_FUZZ_TARGET=cron .build-fuzz/ferry-fuzz .build-fuzz/crashes/cron/crash-…
 # The summary at the end names each target's result, executions per second and
 # new corpus entries; the exit code is 1 if any target found something.
@@ -27,6 +29,7 @@
 # .build-fuzz/ferry-fuzz, with every body; FERRY_FUZZ_TARGET picks one.
 #
 # Environment:
+#   FERRY_FUZZ_CORPUS_DIR  where found inputs go (default .build-fuzz/corpus)
 #   FERRY_FUZZ_CRASH_DIR   where crash reproducers go (default .build-fuzz/crashes)
 #   FERRY_FUZZ_ARGS        extra libFuzzer flags (e.g. "-max_len=8192 -jobs=2")
 set -euo pipefail
@@ -44,14 +47,15 @@ fi
 TARGETS=(bson-batch jsonl json-value pipeline-yaml cron postgres-dsn daemon-config)
 SCRATCH="$REPO_ROOT/.build-fuzz"
 BINARY="$SCRATCH/ferry-fuzz"
-CORPUS_ROOT="$REPO_ROOT/Tests/Fuzz/corpus"
+SEED_ROOT="$REPO_ROOT/Tests/Fuzz/corpus"
+CORPUS_ROOT="${FERRY_FUZZ_CORPUS_DIR:-$SCRATCH/corpus}"
 CRASH_ROOT="${FERRY_FUZZ_CRASH_DIR:-$SCRATCH/crashes}"
 
 build_only=0
 case "${1:-}" in
     --list) printf '%s\n' "${TARGETS[@]}"; exit 0 ;;
     --build) build_only=1; shift ;;
-    -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 selected=("${TARGETS[@]}")
 if [ "$#" -gt 0 ] && [ "$1" != all ]; then
@@ -132,17 +136,18 @@ summary=()
 found=0
 for target in "${selected[@]}"; do
     corpus="$CORPUS_ROOT/$target"
+    seeds="$SEED_ROOT/$target"
     crashes="$CRASH_ROOT/$target"
     mkdir -p "$corpus" "$crashes"
     before="$(find "$corpus" -type f | wc -l)"
     out="$SCRATCH/fuzz-$target.log"
-    log "$target: ${SECONDS_PER_TARGET}s from $(printf '%s' "$before") seeds (log: $out)"
+    log "$target: ${SECONDS_PER_TARGET}s from $(find "$seeds" -type f | wc -l) seeds and $before found before (log: $out)"
     rc=0
     # SIGTERM may not stop a libFuzzer binary: -max_total_time stops it, KILL is the backstop.
     # shellcheck disable=SC2086
     SWIFT_BACKTRACE=enable=no FERRY_FUZZ_TARGET="$target" timeout -s KILL "$((SECONDS_PER_TARGET + 60))" "$BINARY" \
         -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
-        -artifact_prefix="$crashes/" -print_final_stats=1 ${FERRY_FUZZ_ARGS:-} "$corpus" >"$out" 2>&1 || rc=$?
+        -artifact_prefix="$crashes/" -print_final_stats=1 ${FERRY_FUZZ_ARGS:-} "$corpus" "$seeds" >"$out" 2>&1 || rc=$?
     after="$(find "$corpus" -type f | wc -l)"
     execs="$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$out" | grep -Eo '[0-9]+$' | tail -n1)"
     rate="$(grep -Eo 'exec/s: [0-9]+' "$out" | tail -n1 | grep -Eo '[0-9]+$')"
@@ -154,7 +159,7 @@ for target in "${selected[@]}"; do
         reason="$(grep -E 'fuzz invariant failed|ERROR: AddressSanitizer|ERROR: libFuzzer|Fatal error|SUMMARY' "$out" | head -n1)"
         result="FOUND (exit $rc): ${reason:-see $out}${artifact:+ -> $artifact}"
     fi
-    summary+=("$(printf '%-14s %-8s %10s execs %7s exec/s  corpus %s -> %s  %s' \
+    summary+=("$(printf '%-14s %-8s %10s execs %7s exec/s  found inputs %s -> %s  %s' \
         "$target" "${SECONDS_PER_TARGET}s" "${execs:-?}" "${rate:-?}" "$before" "$after" "$result")")
 done
 printf 'fuzz summary\n'
