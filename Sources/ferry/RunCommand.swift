@@ -24,7 +24,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Read and transform, ask the sink to preview; write nothing, save no state.")
     var dryRun = false
 
-    @Option(help: ArgumentHelp("Stop after reading this many records.", valueName: "N"))
+    @Option(help: ArgumentHelp("Read and write exactly this many records (at most); a last batch cut short is not checkpointed.", valueName: "N"))
     var limit: Int?
 
     @Option(help: ArgumentHelp("Dry run: how many sample records to print.", valueName: "N"))
@@ -58,10 +58,15 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var logging: LogOptions
 
     func validate() throws {
-        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        typealias Bounds = PipelineConfig.Bounds
+        if let batchSize, !(1...Bounds.batchSize).contains(batchSize) {
+            throw ValidationError("--batch-size must be from 1 to \(Bounds.batchSize)")
+        }
+        if let workers, !(1...Bounds.workers).contains(workers) { throw ValidationError("--workers must be from 1 to \(Bounds.workers)") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
-        if let readLanes, readLanes < 1 { throw ValidationError("--read-lanes must be at least 1") }
+        if let readLanes, !(1...Bounds.readLanes).contains(readLanes) {
+            throw ValidationError("--read-lanes must be from 1 to \(Bounds.readLanes)")
+        }
         if let shard, ShardSpec(parsing: shard) == nil { throw ValidationError("--shard must be i/N with 0 ≤ i < N") }
         if output != "text" && output != "json" { throw ValidationError("--output must be text or json") }
     }

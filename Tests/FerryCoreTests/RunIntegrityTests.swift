@@ -1,5 +1,6 @@
 @testable import FerryCore
 import FerryPluginKit
+import FerryPostgresStore
 import Foundation
 import Testing
 
@@ -198,6 +199,28 @@ struct RunIntegrityTests {
         let written = lines(output)
         #expect(written.count == 3000)
         #expect(Set(written).count == 3000)
+    }
+
+    @Test("with the PostgreSQL store too, a second run of a pipeline shard is refused while the first holds it")
+    func postgresRunLock() throws {
+        let fixture = try PostgresFixture()
+        let dsn = try PostgresDSN(parsing: fixture.dsn)
+        let pipeline = PostgresFixture.name("locked")
+        let first = PostgresStateStore(dsn: dsn), second = PostgresStateStore(dsn: dsn)
+        let held = try #require(try first.lockRun(pipeline: pipeline, shard: .whole))
+        #expect(throws: StateError.self) { try second.lockRun(pipeline: pipeline, shard: .whole) }
+        // Another shard of the same pipeline is another lock.
+        try #require(try second.lockRun(pipeline: pipeline, shard: ShardSpec(index: 1, count: 2))).release()
+        let report = try runner(
+            """
+            name: \(pipeline)
+            source: {plugin: generate, config: {count: 100}}
+            sink: {plugin: blackhole}
+            """, store: second
+        ).run()
+        #expect(report.failureMessage?.contains("already running") == true)
+        held.release()
+        try #require(try second.lockRun(pipeline: pipeline, shard: .whole)).release()
     }
 
     @Test("checkpoint files of different pipelines and shards never share a name")
