@@ -64,7 +64,8 @@ BIN_DIR="$(swift build -c release --show-bin-path)"
 FERRY="$BIN_DIR/ferry"
 [ -x "$FERRY" ] || die "no $FERRY"
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-mongo.XXXXXX")"
+# Under .build, not /tmp: ferry refuses plugins below a folder others can write.
+WORK="$(mktemp -d "$REPO_ROOT/.build/ferry-bench-mongo.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/plugins"
 for lib in FerryMongo FerryBlackhole; do

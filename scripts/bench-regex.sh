@@ -74,7 +74,8 @@ BIN_DIR="$(swift build -c release --show-bin-path)"
 FERRY="$BIN_DIR/ferry"
 [ -x "$FERRY" ] || die "no $FERRY (build with: swift build -c release --product ferry)"
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-regex.XXXXXX")"
+# Under .build, not /tmp: ferry refuses plugins below a folder others can write.
+WORK="$(mktemp -d "$REPO_ROOT/.build/ferry-bench-regex.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/plugins"
 for lib in "${PLUGINS[@]}"; do

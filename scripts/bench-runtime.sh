@@ -65,7 +65,8 @@ BIN_DIR="$(swift build -c release --show-bin-path)"
 FERRY="$BIN_DIR/ferry"
 [ -x "$FERRY" ] || die "no $FERRY (build with: swift build -c release --product ferry)"
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")"
+# Under .build, not /tmp: ferry refuses plugins below a folder others can write.
+WORK="$(mktemp -d "$REPO_ROOT/.build/ferry-bench.XXXXXX")"
 # Always remove the temp dir (plugins, state dirs, logs), even on failure.
 trap 'rm -rf "$WORK"' EXIT
 
