@@ -62,8 +62,9 @@ public enum ExtendedJSON {
     /// document or array that ends early, holds an unknown type or lacks its
     /// terminator (libbson's JSON renderer then writes broken JSON). So every
     /// document, nested ones too, must walk element by element exactly to its
-    /// terminator, and every string, code and symbol value must be UTF-8 (NULs
-    /// allowed) and NUL-terminated. `at` is the document's offset in the top one.
+    /// terminator, and every string, code, symbol, regex, DBPointer and
+    /// code-with-scope value must hold NUL-terminated UTF-8 (NULs allowed in
+    /// strings). `at` is the document's offset in the top one.
     private static func firstProblem(_ document: DocumentView, at base: Int) -> Int? {
         let bytes = document.bytes
         guard let start = bytes.baseAddress, bytes.count >= 5, bytes[bytes.count - 1] == 0 else { return base }
@@ -83,12 +84,44 @@ public enum ExtendedJSON {
             case BSONType.document.rawValue, BSONType.array.rawValue:
                 guard let nested = element.documentValue, let nestedStart = nested.bytes.baseAddress else { return base + offset }
                 if let problem = firstProblem(nested, at: base + (nestedStart - start)) { return problem }
+            case BSONType.regex.rawValue:
+                // Pattern and options, each NUL-terminated.
+                let value = element.value
+                guard let split = value.firstIndex(of: 0), isUTF8(value[..<split]), isUTF8(value[(split + 1)...].dropLast()) else {
+                    return base + offset
+                }
+            case BSONType.dbPointer.rawValue:
+                // A string (int32 length with its NUL), then a 12-byte ObjectId.
+                let value = element.value
+                let length = Int(Int32(littleEndian: value.loadUnaligned(as: Int32.self)))
+                guard value.count == 4 + length + 12, value[4 + length - 1] == 0, isUTF8(value[4..<(4 + length - 1)]) else {
+                    return base + offset
+                }
+            case BSONType.javascriptWithScope.rawValue:
+                // Total length, then a string (int32 length with its NUL), then the scope document.
+                let value = element.value
+                guard value.count >= 14 else { return base + offset }
+                let length = Int(Int32(littleEndian: value.loadUnaligned(fromByteOffset: 4, as: Int32.self)))
+                guard length >= 1, 8 + length + 5 <= value.count, value[8 + length - 1] == 0, isUTF8(value[8..<(8 + length - 1)]) else {
+                    return base + offset
+                }
+                let scope = DocumentView(UnsafeRawBufferPointer(rebasing: value[(8 + length)...]))
+                guard let scopeStart = scope.bytes.baseAddress,
+                    Int(Int32(littleEndian: scope.bytes.loadUnaligned(as: Int32.self))) == scope.byteCount
+                else { return base + offset }
+                if let problem = firstProblem(scope, at: base + (scopeStart - start)) { return problem }
             default:
                 continue
             }
         }
         // The walk stops at the terminator, or early at an element it cannot read.
         return end == bytes.count - 1 ? nil : base + end
+    }
+
+    private static func isUTF8(_ bytes: Slice<UnsafeRawBufferPointer>) -> Bool {
+        let text = UnsafeRawBufferPointer(rebasing: bytes)
+        guard let pointer = text.baseAddress else { return true }
+        return bson_utf8_validate(pointer.assumingMemoryBound(to: CChar.self), text.count, true)
     }
 }
 

@@ -13,9 +13,9 @@ import Foundation
 /// - walking and decoding any framed document stays in bounds (ASan watches);
 /// - for a document `ExtendedJSON.firstInvalidOffset` accepts (below), Ferry
 ///   sees the same elements (keys, types, nesting, string bytes) as libbson's
-///   iterator, Ferry's
-///   writer re-encodes what Ferry decoded to the same bytes, and libbson
-///   renders it as JSON (what the file sink writes).
+///   iterator, Ferry's writer re-encodes what Ferry decoded to the same bytes
+///   (arrays numbered 0, 1, … as the writer numbers them), and libbson renders
+///   it as JSON (what the file sink writes).
 /// `ExtendedJSON.firstInvalidOffset` is the validity check: libbson's
 /// `bson_validate` plus Ferry's walk for what libbson 1.23 lets through.
 func fuzzBSONBatch(_ data: [UInt8]) throws {
@@ -85,9 +85,13 @@ private func checkDocument(_ document: DocumentView) throws {
     }
     try compare(document, iterator, path: "")
 
+    // Decoding keeps an array's values, not its keys: a re-encode numbers them
+    // 0, 1, … So the bytes come back exactly when they were numbered so, and
+    // after one re-encode in any case.
     let reencoded = decoded.encoded()
+    let expected = numbersArraysInOrder(document) ? Array(document.bytes) : reencoded.withUnsafeBytes { DocumentView($0).decode().encoded() }
     try fuzzRequire(
-        reencoded.elementsEqual(document.bytes), "bson-batch",
+        reencoded == expected, "bson-batch",
         "decode().encoded() changes a valid document: \(fuzzEscaped(document.bytes)) became \(fuzzEscaped(reencoded))")
 
     // What the file sink writes for a valid document is JSON.
@@ -96,6 +100,15 @@ private func checkDocument(_ document: DocumentView) throws {
     }
     let syntax = try? JSONSerialization.jsonObject(with: Data(relaxed.utf8), options: [.fragmentsAllowed])
     try fuzzRequire(syntax != nil, "bson-batch", "a valid document renders as text that is not JSON: \(relaxed)")
+}
+
+/// Whether every array in the document has the keys 0, 1, 2, … in order.
+private func numbersArraysInOrder(_ document: DocumentView, isArray: Bool = false) -> Bool {
+    for (index, element) in document.enumerated() {
+        if isArray && element.key != String(index) { return false }
+        if let nested = element.documentValue, !numbersArraysInOrder(nested, isArray: element.typeByte == 0x04) { return false }
+    }
+    return true
 }
 
 /// Ferry's walk of `view` against libbson's iterator over the same bytes.
