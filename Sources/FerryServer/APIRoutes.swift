@@ -25,6 +25,7 @@ public enum APIRoutes {
 
     static func router(_ deps: Dependencies) -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: BodyLimitMiddleware(limit: deps.config.connectionLimits.maxBodyBytes))
 
         router.get("healthz") { _, _ -> Response in
             let age = deps.heartbeat.age
@@ -35,7 +36,8 @@ public enum APIRoutes {
             ]))
         }
 
-        router.get("readyz") { _, _ -> Response in
+        router.get("readyz") { request, _ -> Response in
+            let trusted = deps.token.accepts(request.headers[.authorization])
             let probe = deps.readiness
             let (ready, pipelines) = await withCheckedContinuation { continuation in
                 Thread { continuation.resume(returning: probe.run()) }.start()
@@ -44,7 +46,7 @@ public enum APIRoutes {
                 "status": .string(ready ? "ready" : "not ready"),
                 "pipelines": .object(Dictionary(uniqueKeysWithValues: pipelines.map { status in
                     (status.name, JSONValue.object([
-                        "ready": .bool(status.problems.isEmpty), "problems": .array(status.problems.map(JSONValue.string)),
+                        "ready": .bool(status.problems.isEmpty), "problems": .array(status.problems.map { .string($0.text(trusted: trusted)) }),
                     ]))
                 })),
             ]))
@@ -71,7 +73,7 @@ public enum APIRoutes {
             guard deps.token.isConfigured else { return problem(.unauthorized, "no API token is configured on this daemon: triggers are disabled") }
             guard deps.token.accepts(request.headers[.authorization]) else { return problem(.unauthorized, "missing or wrong bearer token") }
             let name = try context.parameters.require("name")
-            let body = try await request.body.collect(upTo: 64 * 1024)
+            let body = try await request.body.collect(upTo: deps.config.connectionLimits.maxBodyBytes)
             var dryRun = false
             var limit: Int?
             if body.readableBytes > 0 {
@@ -117,13 +119,13 @@ public enum APIRoutes {
             if let pipeline, deps.registry.pipelines[pipeline] == nil { return problem(.notFound, "no pipeline named '\(pipeline)'") }
             let runs = deps.registry.list(pipeline: pipeline, limit: limit)
             let trusted = deps.token.accepts(request.headers[.authorization])
-            return json(.ok, .object(["runs": .array(trusted ? runs : runs.map(withoutRecords))]))
+            return json(.ok, .object(["runs": .array(trusted ? runs : runs.map(redacted))]))
         }
 
         router.get("runs/:id") { request, context -> Response in
             let id = try context.parameters.require("id")
             guard let run = deps.registry.json(id: id) else { return problem(.notFound, "no run with id '\(id)'") }
-            return json(.ok, deps.token.accepts(request.headers[.authorization]) ? run : withoutRecords(run))
+            return json(.ok, deps.token.accepts(request.headers[.authorization]) ? run : redacted(run))
         }
 
         router.post("runs/:id/cancel") { request, context -> Response in
@@ -139,15 +141,25 @@ public enum APIRoutes {
         return router
     }
 
-    /// A dry run's report carries records (customer data, often): reads without
-    /// the token get the counts, not the records.
-    static func withoutRecords(_ run: JSONValue) -> JSONValue {
-        guard case .object(var object) = run, case .object(var report)? = object["report"], report["sample"] != nil else { return run }
-        report["sample"] = nil
-        report["sampleHidden"] = .string("the sample records need the API token (Authorization: Bearer …)")
-        object["report"] = .object(report)
+    /// What a run shows a caller without the token. A dry run's report carries
+    /// records (customer data, often): the counts stay, the records go. An error
+    /// message can quote a value expanded from `${file:…}` or `${VAR}`, so its
+    /// text goes too; the status and outcome say that the run failed.
+    static func redacted(_ run: JSONValue) -> JSONValue {
+        guard case .object(var object) = run else { return run }
+        if object["error"] != nil { object["error"] = .string(errorDetailsHidden) }
+        if case .object(var report)? = object["report"] {
+            if report["sample"] != nil {
+                report["sample"] = nil
+                report["sampleHidden"] = .string("the sample records need the API token (Authorization: Bearer …)")
+            }
+            if report["error"] != nil { report["error"] = .string(errorDetailsHidden) }
+            object["report"] = .object(report)
+        }
         return .object(object)
     }
+
+    static let errorDetailsHidden = "error details need the API token (Authorization: Bearer …)"
 
     static func describe(pipeline name: String, _ deps: Dependencies) -> JSONValue {
         let plan = deps.registry.pipelines[name]!

@@ -21,6 +21,10 @@ import Foundation
 /// grace_period_seconds: 25
 /// readiness_timeout_seconds: 5
 /// run_history: 200
+/// header_timeout_seconds: 10               # a request's head must arrive within this
+/// idle_timeout_seconds: 60                 # a keep-alive connection with no request is closed after this
+/// max_connections: 512                     # at most half the file-descriptor limit
+/// max_body_bytes: 1048576                  # larger request bodies get 413
 /// ```
 public struct DaemonConfig: Sendable {
     public struct PipelineEntry: Sendable {
@@ -43,10 +47,12 @@ public struct DaemonConfig: Sendable {
     public var gracePeriodSeconds = 25.0
     public var readinessTimeoutSeconds = 5.0
     public var runHistory = 200
+    /// The HTTP server's limits against slow or greedy clients.
+    public var connectionLimits = ConnectionLimits()
 
     static let keys: Set<String> = [
         "listen", "pipelines", "state_dir", "state_store", "replica_id", "plugins", "api_token_env", "api_token_file", "grace_period_seconds",
-        "readiness_timeout_seconds", "run_history",
+        "readiness_timeout_seconds", "run_history", "header_timeout_seconds", "idle_timeout_seconds", "max_connections", "max_body_bytes",
     ]
 
     /// Is this YAML a daemon file (rather than a pipeline)? `ferry validate` asks.
@@ -188,6 +194,14 @@ public struct DaemonConfig: Sendable {
                 if let seconds = number(value, key, minimum: 0.1) { config.readinessTimeoutSeconds = seconds }
             case "run_history":
                 if let count = number(value, key, minimum: 1) { config.runHistory = Int(count) }
+            case "header_timeout_seconds":
+                if let seconds = number(value, key, minimum: 0.1) { config.connectionLimits.headerTimeoutSeconds = seconds }
+            case "idle_timeout_seconds":
+                if let seconds = number(value, key, minimum: 0.1) { config.connectionLimits.idleTimeoutSeconds = seconds }
+            case "max_connections":
+                if let count = number(value, key, minimum: 1) { config.connectionLimits.maxConnections = Int(count) }
+            case "max_body_bytes":
+                if let count = number(value, key, minimum: 1024) { config.connectionLimits.maxBodyBytes = Int(count) }
             default:
                 fail(keyLine, key, "unknown key (known: \(keys.sorted().joined(separator: ", ")))")
             }

@@ -89,9 +89,26 @@ public struct FerryDaemon: Sendable {
             .init(
                 registry: runs, scheduler: scheduler, metrics: metrics, readiness: readiness, heartbeat: heartbeat,
                 token: BearerToken(token), config: config))
+        let limits = config.connectionLimits
+        let budget = FileDescriptorBudget.claim(requestedConnections: limits.maxConnections)
+        logger.info(
+            "file descriptors",
+            metadata: [
+                "fd_limit_at_start": "\(budget.before)", "fd_limit": "\(budget.limit)", "fd_hard_limit": "\(budget.hard)",
+                "max_connections": "\(budget.connectionCap)", "fds_kept_for_runs": "\(budget.reserved)",
+                "header_timeout_seconds": "\(limits.headerTimeoutSeconds)", "idle_timeout_seconds": "\(limits.idleTimeoutSeconds)",
+                "max_body_bytes": "\(limits.maxBodyBytes)",
+            ])
+        if budget.connectionCap < limits.maxConnections {
+            logger.warning(
+                "max_connections \(limits.maxConnections) lowered to \(budget.connectionCap): half of the \(budget.limit) file descriptors stay for runs")
+        }
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "ferry"),
+            server: .guardedHTTP1(limits, limiter: ConnectionLimiter(cap: budget.connectionCap)),
+            // A deep accept queue (the kernel caps it at net.core.somaxconn): during a burst of
+            // connections a probe's waits its turn instead of being dropped and retried a second later.
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "ferry", backlog: 4096),
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
             },

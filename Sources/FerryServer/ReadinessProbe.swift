@@ -15,12 +15,25 @@ struct ReadinessProbe: Sendable {
 
     struct PipelineStatus: Sendable {
         var name: String
-        var problems: [String]
+        var problems: [Problem]
+    }
+
+    /// What failed, and why. The why is an error message, which can quote a
+    /// secret (a DSN expanded from `${file:…}`): only callers with the token see it.
+    struct Problem: Sendable {
+        var subject: String
+        var detail: String
+        /// A timeout's detail is the daemon's own words, safe for anyone.
+        var detailIsPublic = false
+
+        func text(trusted: Bool) -> String {
+            "\(subject): \(trusted || detailIsPublic ? detail : APIRoutes.errorDetailsHidden)"
+        }
     }
 
     func run() -> (ready: Bool, pipelines: [PipelineStatus]) {
         let plans = registry.pipelines.values.sorted { $0.pipeline.name < $1.pipeline.name }
-        let results = Locked([String: [String]]())
+        let results = Locked([String: [Problem]]())
         let group = DispatchGroup()
         for plan in plans {
             DispatchQueue.global().async(group: group) {
@@ -33,13 +46,13 @@ struct ReadinessProbe: Sendable {
         let statuses = plans.map { plan in
             PipelineStatus(
                 name: plan.pipeline.name,
-                problems: collected[plan.pipeline.name] ?? (finished == .timedOut ? ["checks did not finish within \(timeout)s"] : []))
+                problems: collected[plan.pipeline.name] ?? (finished == .timedOut ? [Problem(subject: "checks", detail: "did not finish within \(timeout)s", detailIsPublic: true)] : []))
         }
         return (statuses.allSatisfy { $0.problems.isEmpty }, statuses)
     }
 
-    private func check(_ plan: PipelinePlan) -> [String] {
-        var problems: [String] = []
+    private func check(_ plan: PipelinePlan) -> [Problem] {
+        var problems: [Problem] = []
         if let problem = checkStateStore(plan) { problems.append(problem) }
         let pipeline = plan.pipeline
         func options(_ stage: PipelinePlan.Stage, kind: PluginKinds) -> InstanceOptions {
@@ -62,7 +75,7 @@ struct ReadinessProbe: Sendable {
             try instance.healthCheck()
         }
         // Where rejected records go must work too, or the first one fails the run.
-        var deadLetterSink: String?
+        var deadLetterSink: Problem?
         if let stage = plan.deadLetterSink {
             let deadLetterOptions = options(stage, kind: .sink)
             deadLetterSink = within("dead-letter sink '\(stage.plugin.name)'") {
@@ -74,7 +87,7 @@ struct ReadinessProbe: Sendable {
         return problems + [source, sink, deadLetterSink].compactMap { $0 }
     }
 
-    private func checkStateStore(_ plan: PipelinePlan) -> String? {
+    private func checkStateStore(_ plan: PipelinePlan) -> Problem? {
         let registry = self.registry
         return within("state store") {
             try registry.store(for: plan).checkWritable()
@@ -83,16 +96,18 @@ struct ReadinessProbe: Sendable {
     }
 
     /// Runs `body` on its own thread; a problem if it throws or takes too long.
-    private func within(_ what: String, _ body: @escaping @Sendable () throws -> Void) -> String? {
-        let outcome = Locked<String??>(nil)
+    private func within(_ what: String, _ body: @escaping @Sendable () throws -> Void) -> Problem? {
+        let outcome = Locked<Problem??>(nil)
         let done = DispatchSemaphore(value: 0)
         Thread {
-            var problem: String?
-            do { try body() } catch { problem = "\(what): \(error)" }
+            var problem: Problem?
+            do { try body() } catch { problem = Problem(subject: what, detail: "\(error)") }
             outcome.withLock { $0 = .some(problem) }
             done.signal()
         }.start()
-        guard done.wait(timeout: .now() + timeout) == .success else { return "\(what): no answer within \(timeout)s" }
+        guard done.wait(timeout: .now() + timeout) == .success else {
+            return Problem(subject: what, detail: "no answer within \(timeout)s", detailIsPublic: true)
+        }
         return outcome.withLock { $0 } ?? nil
     }
 }

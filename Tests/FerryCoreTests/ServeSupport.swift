@@ -14,10 +14,11 @@ final class ServeProcess: @unchecked Sendable {
     let token = "s3cret-token-\(UUID().uuidString.prefix(8))"
     private let errData = LockedData()
 
-    /// Writes `daemonYAML` (with `{{port}}` filled in) to a daemon file and starts the daemon.
+    /// Writes `daemonYAML` (with `{{port}}` filled in) to a daemon file and starts the daemon,
+    /// with its soft file-descriptor limit set to `fileLimit` when given.
     init(
         daemonYAML: String, files: [String: String] = [:], environment: [String: String] = [:], withToken: Bool = true,
-        extraPlugins: String? = nil
+        extraPlugins: String? = nil, fileLimit: Int? = nil
     ) throws {
         directory = try TestSupport.temporaryDirectory("serve")
         port = try Self.freePort()
@@ -31,6 +32,10 @@ final class ServeProcess: @unchecked Sendable {
             .write(toFile: config, atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: TestSupport.ferryExecutable)
         process.arguments = ["serve", "--config", config, "--plugins", ([TestSupport.buildDirectory] + [extraPlugins].compactMap { $0 }).joined(separator: ":")]
+        if let fileLimit {
+            process.arguments = ["-c", "ulimit -Sn \(fileLimit) && exec \"$0\" \"$@\"", TestSupport.ferryExecutable] + process.arguments!
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        }
         var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         env["FERRY_API_TOKEN"] = withToken ? token : nil
         process.environment = env
