@@ -69,9 +69,9 @@ build() {
     local sanitize=(-sanitize=fuzzer,address)
     log "swift build --target FerryCore (fuzzer + address instrumentation) in .build-fuzz"
     swift build --scratch-path "$SCRATCH" --target FerryCore \
-        -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address >"$SCRATCH.log" 2>&1 || {
-        tail -n 40 "$SCRATCH.log" >&2
-        die "swift build failed (full log: $SCRATCH.log)"
+        -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address >"$SCRATCH/build.log" 2>&1 || {
+        tail -n 40 "$SCRATCH/build.log" >&2
+        die "swift build failed (full log: $SCRATCH/build.log)"
     }
     local products
     products="$(swift build --scratch-path "$SCRATCH" --show-bin-path)"
