@@ -11,7 +11,10 @@ struct ServeCommand: AsyncParsableCommand {
             Reads the daemon file (listen address, pipelines with optional schedules, state directory, API token \
             source); every file is checked before anything starts, and an invalid one exits 2 with file/line errors. \
             Logs are JSON lines on stderr. SIGTERM or SIGINT: refuse new runs, stop running ones at a committed \
-            checkpoint within grace_period_seconds (default 25), exit 0. Endpoints: docs/openapi.yaml.
+            checkpoint within grace_period_seconds (default 25), exit 0. Network limits (daemon file): \
+            header_timeout_seconds (10), idle_timeout_seconds (60), max_connections (512, at most half the \
+            file-descriptor limit, which is raised to the hard limit at start), max_body_bytes (1 MiB, else 413). \
+            Endpoints: docs/openapi.yaml.
             """)
 
     @Option(help: ArgumentHelp("The daemon file (YAML).", valueName: "FILE"))
