@@ -98,6 +98,20 @@ struct ConfigHardeningTests {
         #expect(message.split(separator: "\n").count == 1)
     }
 
+    @Test("${file:…} of a device, a folder or a huge file is refused without reading it whole", arguments: ["/dev/zero", "/", "big"])
+    func secretFileKinds(path: String) throws {
+        var target = path
+        if path == "big" {
+            let directory = try TestSupport.temporaryDirectory("secret-big")
+            target = "\(directory)/big"
+            try Data(repeating: 65, count: Interpolation.maxSecretBytes + 10).write(to: URL(fileURLWithPath: target))
+        }
+        let started = Date()
+        let message = try #require(parse("source: {plugin: generate}\nsink: {plugin: blackhole}\nmode: \"${file:\(target)}\"\n"))
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(message.contains("secret file"), "\(message)")
+    }
+
     @Test("a pipeline path that is no regular file is refused without reading it")
     func notARegularFile() throws {
         do {

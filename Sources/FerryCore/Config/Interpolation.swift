@@ -41,8 +41,9 @@ public struct Interpolation: Sendable {
     private func resolve(_ expression: String) throws(InterpolationError) -> String {
         if expression.hasPrefix("file:") {
             let path = String(expression.dropFirst(5))
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                throw InterpolationError(message: "cannot read secret file '\(path)'")
+            let data = try Self.readSecret(path)
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw InterpolationError(message: "secret file '\(path)' is not UTF-8 text")
             }
             let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
             SecretMasking.registerSubstituted(value)
@@ -65,6 +66,30 @@ public struct Interpolation: Sendable {
         }
         if let fallback { return fallback }
         throw InterpolationError(message: "environment variable \(name) is not set")
+    }
+}
+
+extension Interpolation {
+    /// No secret is this long; a longer read is a wrong path (a log, a device).
+    public static let maxSecretBytes = 64 << 10
+
+    /// A secret file's bytes: a regular file (a mounted Secret's symlink is
+    /// followed), read up to the bound, so `/dev/zero` or a FIFO cannot hang a load.
+    static func readSecret(_ path: String) throws(InterpolationError) -> Data {
+        var info = stat()
+        guard stat(path, &info) == 0, let handle = FileHandle(forReadingAtPath: path) else {
+            throw InterpolationError(message: "cannot read secret file '\(path)'")
+        }
+        defer { try? handle.close() }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw InterpolationError(message: "secret file '\(path)' is not a regular file")
+        }
+        // /proc files report size 0, so the bound is on what is read, not on st_size.
+        let data = (try? handle.read(upToCount: maxSecretBytes + 1)) ?? Data()
+        guard data.count <= maxSecretBytes else {
+            throw InterpolationError(message: "secret file '\(path)' is larger than \(maxSecretBytes) bytes")
+        }
+        return data
     }
 }
 
