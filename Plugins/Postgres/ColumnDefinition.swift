@@ -20,6 +20,8 @@ enum ColumnDefinition {
         var quote: Character?
         var previous: Character = " "
         for character in rest {
+            // Anywhere, quoted or not: E'\'' and backslash escapes would move where a quote ends.
+            if character == "\\" { throw refuse("'\\' is not accepted") }
             if let open = quote {
                 if character == open { quote = nil }
                 previous = character
@@ -28,7 +30,6 @@ enum ColumnDefinition {
             switch character {
             case ";": throw refuse("a ';' would end the statement")
             case "$": throw refuse("'$' (a dollar quote) is not accepted")
-            case "\\": throw refuse("'\\' is not accepted")
             case "'", "\"": quote = character
             case "(": depth += 1
             case ")":

@@ -194,19 +194,26 @@ final class CopyBinaryEncoder: RowEncoder {
             var milliseconds: Int64
             if element.type == .datetime {
                 milliseconds = element.int64Value!
+                if let reason = Timestamps.dateRefusal(milliseconds: milliseconds) { throw Failure(message: reason) }
             } else if let text = element.stringBytes {
                 guard let micros = Timestamps.microseconds(trimmed(text), applyOffset: false) else { throw Failure(message: "'\(string()!)' is not a date") }
                 milliseconds = micros / 1000
             } else {
                 throw mismatch()
             }
-            var days = milliseconds / 86_400_000
-            if milliseconds % 86_400_000 < 0 { days -= 1 }
+            let days = Timestamps.floorDay(milliseconds)
+            guard days >= Timestamps.firstDay, days < Timestamps.endDay else { throw Failure(message: "'\(string() ?? "")' is outside the range of a date column") }
             out.append(bigEndian: Int32(days - Self.epochDays))
         case .timestamp, .timestamptz:
             var micros: Int64
             if element.type == .datetime {
-                micros = element.int64Value! * 1000
+                let milliseconds = element.int64Value!
+                guard Timestamps.timestampHolds(milliseconds: milliseconds) else {
+                    throw Failure(message: "date \(milliseconds) ms is outside the range of a timestamp column (4714 BC to 294276 AD)")
+                }
+                // From PostgreSQL's epoch first: the far end of the range overflows 64-bit microseconds since 1970.
+                out.append(bigEndian: (milliseconds - Self.epochMicroseconds / 1000) * 1000)
+                return
             } else if let text = element.stringBytes {
                 // Like the server's text input: a timestamp without time zone ignores an offset.
                 guard let parsed = Timestamps.microseconds(trimmed(text), applyOffset: type == .timestamptz) else {

@@ -201,7 +201,9 @@ final class CopyTextEncoder: RowEncoder {
             }
         case .date:
             if element.type == .datetime {
-                out.append(Timestamps.date(milliseconds: element.int64Value!))
+                let milliseconds = element.int64Value!
+                if let reason = Timestamps.dateRefusal(milliseconds: milliseconds) { throw Failure(message: reason) }
+                out.append(Timestamps.copyDate(days: Timestamps.floorDay(milliseconds)))
             } else if let string = element.stringBytes {
                 escaped(string, out, inArray: inArray)
             } else {
@@ -209,7 +211,11 @@ final class CopyTextEncoder: RowEncoder {
             }
         case .timestamp, .timestamptz:
             if element.type == .datetime {
-                out.append(Timestamps.iso(milliseconds: element.int64Value!))
+                let milliseconds = element.int64Value!
+                guard Timestamps.timestampHolds(milliseconds: milliseconds) else {
+                    throw Failure(message: "date \(milliseconds) ms is outside the range of a timestamp column (4714 BC to 294276 AD)")
+                }
+                out.append(Timestamps.copyText(milliseconds: milliseconds))
             } else if let string = element.stringBytes {
                 escaped(string, out, inArray: inArray)
             } else {

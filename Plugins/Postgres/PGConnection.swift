@@ -75,6 +75,10 @@ final class PGConnection {
         {
             return .config("postgres: cannot connect to \(where_): authentication failed (check the user and password in 'dsn')")
         }
+        // libpq checks option values (sslmode, port, …) before it connects: the DSN is wrong.
+        if message.hasPrefix("invalid ") {
+            return .config("postgres: field 'dsn' for \(where_): \(ConnectionTarget.unquoted(short))")
+        }
         if message.contains("does not exist") {
             return .config("postgres: cannot connect to \(where_): \(short)")
         }
