@@ -16,7 +16,7 @@
 #   (c) incr   an incremental pipeline (cursor updatedAt, key _id): one
 #              initial load, then 1% of the documents get a new updatedAt,
 #              then the timed incremental run; its wall time over (b)'s.
-# Targets from issue 4: (b) >= 0.8x (a), (c) <= 20% of (b)'s time, peak RSS
+# Targets: (b) >= 0.8x (a), (c) <= 20% of (b)'s time, peak RSS
 # < 150 MiB. A missed target is reported, not an error: the script exits
 # non-zero only when the benchmark itself fails.
 #

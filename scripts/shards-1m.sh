@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shards-1m.sh — prove that `ferry run --shard i/N` splits a source exactly,
-# with N shard processes at once into one PostgreSQL target (issue 9).
+# with N shard processes at once into one PostgreSQL target.
 #
 #   1. Seed a source table with ROWS rows (bigint key; text with NULLs and
 #      non-ASCII, numeric, int, jsonb, timestamptz with microseconds and ties)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash safety as part of `make test` / CI (issue 6): a 200k-row PostgreSQL →
+# Crash safety as part of `make test` / CI: a 200k-row PostgreSQL →
 # PostgreSQL and a 200k-document MongoDB → PostgreSQL incremental sync, each
 # killed with SIGKILL at 10 random moments while the source changes; the
 # targets must equal the final sources. Uses the test servers scripts/test.sh

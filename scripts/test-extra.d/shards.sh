@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `--shard i/N` at scale, as part of `make test` / CI (issue 9): 4 shard
+# `--shard i/N` at scale, as part of `make test` / CI: 4 shard
 # processes at once over 1M rows into one PostgreSQL target, one killed with
 # SIGKILL and resumed alone; the target must equal the source exactly. Uses the
 # test servers scripts/test.sh exported. ROWS, SHARDS, FERRY: see the script.
