@@ -36,6 +36,7 @@ struct RuntimeModelTests {
     func generatedSchedules() throws {
         let environment = ProcessInfo.processInfo.environment
         let plugins = try Self.modelPlugins()
+        defer { try? FileManager.default.removeItem(atPath: plugins) }
         let catalog = PluginCatalog(directories: [plugins])
         let features = ModelFeatures(environment: environment)
         let work = try TestSupport.temporaryDirectory("ferry-model")
@@ -109,6 +110,7 @@ extension RuntimeModelTests {
         let count = environment["FERRY_MODEL_KILL_CASES"].flatMap { Int($0) } ?? 2
         let master = environment["FERRY_MODEL_MASTER_SEED"].flatMap { $0 == "random" ? UInt64.random(in: 0...UInt64(UInt32.max)) : UInt64($0) } ?? 1
         let plugins = try Self.modelPlugins()
+        defer { try? FileManager.default.removeItem(atPath: plugins) }
         var kills = 0, replays = 0
         var broken: [String] = []
         for index in 0..<count {
