@@ -14,31 +14,55 @@ final class FileSource: SourcePlugin {
     let shardIndex: Int
     let shardCount: Int
     let csv: CSVParser?
+    let context: PluginContext
     let fd: Int32
     let inode: UInt64
+    /// The longest line accepted, newline excluded.
+    let maxLineBytes: Int
     /// Byte offset just after the last line handed out, and that line's number.
     var offset: Int64 = 0
     var line: Int64 = 0
     var pending: [UInt8] = []
     var pendingStart = 0
+    /// `pending` before this index holds no newline after `pendingStart`, so
+    /// a long line is scanned once, not again for every chunk read.
+    var scanned = 0
     var atEOF = false
     let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
 
+    static let defaultMaxLineBytes = 16 << 20
+    static let maxLineBytesLimit = 1 << 30
+
     init(config: PluginConfig, context: PluginContext) throws {
+        self.context = context
         path = try config.requiredString("path")
         let formatName = try config.string("format") ?? (path.hasSuffix(".csv") ? "csv" : "jsonl")
         guard let format = Format(rawValue: formatName) else { throw PluginError.config("field 'format': unknown format '\(formatName)'") }
         self.format = format
+        let maxLine = try config.int("max_line_bytes") ?? Self.defaultMaxLineBytes
+        guard maxLine >= 1, maxLine <= Self.maxLineBytesLimit else {
+            throw PluginError.config("field 'max_line_bytes': \(maxLine) is outside 1…\(Self.maxLineBytesLimit)")
+        }
+        maxLineBytes = maxLine
         batchSize = context.batchSize
         shardIndex = context.shardIndex
         shardCount = context.shardCount
-        fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             chunk.deallocate()
             throw PluginError.config("cannot open '\(path)': \(String(cString: strerror(errno)))")
         }
         var info = stat()
         fstat(fd, &info)
+        // Only a regular file has an end, a size to resume within and lines to
+        // count: /dev/zero or a FIFO would make estimate and read run forever.
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            Glibc.close(fd)
+            chunk.deallocate()
+            throw PluginError.config("'\(path)' is \(Self.kindName(info.st_mode)), not a regular file: the file source reads regular files only")
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         inode = UInt64(info.st_ino)
         if format == .csv {
             csv = try CSVParser(
@@ -54,6 +78,17 @@ final class FileSource: SourcePlugin {
         }
         if let state = context.resumeState, context.mode != .full {
             try resume(from: state, fileSize: Int64(info.st_size))
+        }
+    }
+
+    static func kindName(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: "a directory"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFIFO: "a FIFO (named pipe)"
+        case S_IFSOCK: "a socket"
+        default: "not a regular file"
         }
     }
 
@@ -80,6 +115,7 @@ final class FileSource: SourcePlugin {
         line = savedLine
         pending.removeAll()
         pendingStart = 0
+        scanned = 0
         atEOF = false
     }
 
@@ -87,23 +123,29 @@ final class FileSource: SourcePlugin {
     /// without a newline still counts: a record is never dropped for it.
     private func nextLine() throws -> ArraySlice<UInt8>? {
         while true {
-            if let newline = pending[pendingStart...].firstIndex(of: UInt8(ascii: "\n")) {
+            if let newline = findNewline() {
+                if newline - pendingStart > maxLineBytes { throw lineTooLong() }
                 let lineBytes = pending[pendingStart..<newline]
                 offset += Int64(newline - pendingStart + 1)
                 pendingStart = newline + 1
+                scanned = pendingStart
                 line += 1
                 return lineBytes
             }
+            if pending.count - pendingStart > maxLineBytes { throw lineTooLong() }
             if atEOF {
                 guard pendingStart < pending.count else { return nil }
                 let lineBytes = pending[pendingStart...]
                 offset += Int64(pending.count - pendingStart)
                 pendingStart = pending.count
+                scanned = pendingStart
                 line += 1
                 return lineBytes
             }
+            if context.isCancelled { throw PluginError.cancelled() }
             if pendingStart > 0 {
                 pending.removeSubrange(0..<pendingStart)
+                scanned -= pendingStart
                 pendingStart = 0
             }
             let got = Glibc.read(fd, chunk.baseAddress, chunk.count)
@@ -113,6 +155,23 @@ final class FileSource: SourcePlugin {
             }
             if got == 0 { atEOF = true } else { pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<got])) }
         }
+    }
+
+    /// The index of the next newline in `pending`, searching only bytes not
+    /// searched before (memchr: a multi-megabyte line costs one pass).
+    private func findNewline() -> Int? {
+        let from = max(scanned, pendingStart)
+        guard from < pending.count else { return nil }
+        let found = pending.withUnsafeBytes { raw -> Int? in
+            guard let hit = memchr(raw.baseAddress! + from, 0x0A, raw.count - from) else { return nil }
+            return raw.baseAddress!.distance(to: UnsafeRawPointer(hit))
+        }
+        scanned = found ?? pending.count
+        return found
+    }
+
+    private func lineTooLong() -> PluginError {
+        .data("\(path):\(line + 1): line longer than max_line_bytes (\(maxLineBytes) bytes); raise max_line_bytes (at most \(Self.maxLineBytesLimit)) if one record is really that large")
     }
 
     func read(into batch: BatchBuilder) throws -> Bool {
@@ -143,15 +202,24 @@ final class FileSource: SourcePlugin {
 
     func estimate() throws -> UInt64? {
         // One pass over the file counting newlines; cheap next to parsing it.
-        let counter = open(path, O_RDONLY | O_CLOEXEC)
-        guard counter >= 0 else { return nil }
-        defer { Glibc.close(counter) }
+        // pread on the checked descriptor: the path may name another file by now,
+        // and the read position of `fd` must not move.
         var lines: UInt64 = 0
         var lastByte: UInt8 = 0x0A
+        var position: off_t = 0
         while true {
-            let got = Glibc.read(counter, chunk.baseAddress, chunk.count)
+            if context.isCancelled { throw PluginError.cancelled() }
+            let got = pread(fd, chunk.baseAddress, chunk.count, position)
+            if got < 0 && errno == EINTR { continue }
             if got <= 0 { break }
-            for byte in UnsafeRawBufferPointer(rebasing: chunk[0..<got]) where byte == 0x0A { lines += 1 }
+            position += off_t(got)
+            var cursor = chunk.baseAddress!
+            var left = got
+            while left > 0, let hit = memchr(cursor, 0x0A, left) {
+                lines += 1
+                left -= cursor.distance(to: hit) + 1
+                cursor = hit + 1
+            }
             lastByte = chunk[got - 1]
         }
         if lastByte != 0x0A { lines += 1 }
