@@ -80,10 +80,19 @@ enum MapStepParser {
     }
 
     fileprivate static func path(_ text: String, field: String) throws(MapConfigError) -> FieldPath {
+        // BSON keys are C strings: a NUL would end the key early and corrupt the record.
+        guard !text.utf8.contains(0) else {
+            throw MapConfigError(field: field, problem: "'\(escapingNUL(text))' contains a NUL character, which a BSON field name cannot hold")
+        }
         guard let path = FieldPath(text) else {
             throw MapConfigError(field: field, problem: "'\(text)' is not a field path (dot-separated keys, none empty)")
         }
         return path
+    }
+
+    /// The text with each NUL written as `\0`, so a message shows where it is.
+    static func escapingNUL(_ text: String) -> String {
+        text.replacing("\u{0}", with: "\\0")
     }
 }
 
@@ -124,6 +133,7 @@ private struct StepBody {
 
     func constant(_ key: String) throws(MapConfigError) -> BSONValue {
         let json = try value(key)
+        // libbson refuses a NUL inside a constant's keys ("invalid bytes in UTF8 string").
         do throws(ValueError) {
             return try json.bsonConstant()
         } catch {

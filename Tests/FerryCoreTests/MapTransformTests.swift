@@ -62,7 +62,10 @@ struct MapTransformTests {
             for line in try lines(path) {
                 let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
                 let reason = try #require(object["reason"] as? String)
-                let record = try JSONSerialization.data(withJSONObject: try #require(object["record"]))
+                let recordObject = try #require(object["record"])
+                // Invalid BSON reaches the dead-letter file as a string, which would crash data(withJSONObject:).
+                guard JSONSerialization.isValidJSONObject(recordObject) else { throw TestFailure("dead letter without a record object: \(line)") }
+                let record = try JSONSerialization.data(withJSONObject: recordObject)
                 mapped.deadLetters.append((reason, try Self.document(String(decoding: record, as: UTF8.self))))
             }
         }
@@ -395,6 +398,10 @@ struct MapTransformTests {
         ("- drop: [a, 'b..c']", "steps[0].drop[1]: 'b..c' is not a field path"),
         ("- {rename: {from: a, to: b}, drop: c}", "steps[0]: expected one step as a one-key mapping"),
         ("- set: {field: a, value: {$date: soon}}", "steps[0].set.value: not a valid value"),
+        // A NUL would end a BSON key early: refused at open, never written.
+        (#"- set: {field: "a\0b", value: 1}"#, #"steps[0].set.field: 'a\0b' contains a NUL character, which a BSON field name cannot hold"#),
+        (#"- rename: {from: a, to: "x.\0"}"#, #"steps[0].rename.to: 'x.\0' contains a NUL character"#),
+        (#"- default: {field: a, value: {outer: {"k\0": 1}}}"#, "steps[0].default.value: not a valid value (invalid bytes in UTF8 string)"),
     ]
 
     @Test("an invalid config fails the run at open, naming the step index and field", arguments: invalidConfigs)
