@@ -4,27 +4,27 @@ import FerryPluginKit
 /// One libmongoc client and collection handle for one plugin instance (the
 /// host calls an instance from one thread at a time, so a single-threaded
 /// client fits). Every error it produces is classified for the host's retry
-/// logic and has the URI's password removed.
+/// logic and names the server by `uri.label`, never by the URI's text.
 final class MongoConnection {
     let client: OpaquePointer
     let collection: OpaquePointer
     let database: String
     let collectionName: String
-    let redact: MongoRedaction
-    /// The URI with its password masked, for messages.
-    let displayURI: String
+    let uri: MongoURI
 
     init(config: PluginConfig) throws(PluginError) {
-        let uri = try config.requiredString("uri")
+        let text = try config.requiredString("uri")
         database = try config.requiredString("database")
         collectionName = try config.requiredString("collection")
-        redact = MongoRedaction(uri: uri)
-        displayURI = redact(uri)
+        uri = try MongoURI(text, database: database)
         let serverSelection = try config.int("server_selection_timeout_ms") ?? 5000
         let connect = try config.int("connect_timeout_ms") ?? 5000
         var error = ferry_mongo_error()
-        guard let client = ferry_mongo_client_new(uri, Int32(clamping: serverSelection), Int32(clamping: connect), &error) else {
-            throw .config("mongo: field 'uri': not a usable MongoDB URI (\(displayURI)): \(redact(error.text))")
+        guard let client = ferry_mongo_client_new(text, Int32(clamping: serverSelection), Int32(clamping: connect), &error) else {
+            // The URI parsed (above), so this is the client failing to start,
+            // e.g. an SRV lookup: transient when libmongoc says it is.
+            let message = "mongo: cannot start a client for \(uri.label): \(uri.withoutSecret(error.text))"
+            throw Self.isTransient(error) || error.domain == MONGOC_ERROR_STREAM.rawValue ? .transient(message) : .config(message)
         }
         self.client = client
         collection = mongoc_client_get_collection(client, database, collectionName)
@@ -58,6 +58,14 @@ final class MongoConnection {
         try command(BSONDocument([("ping", .int32(1))]).encoded(), database: "admin", doing: "ping")
     }
 
+    /// The largest document the server stores (`maxBsonObjectSize` in its
+    /// `hello` reply; MongoDB's 16 MiB when the reply does not say).
+    func maxDocumentBytes() throws(PluginError) -> Int {
+        let reply = try command(BSONDocument([("hello", .int32(1))]).encoded(), database: "admin", doing: "hello")
+        let size = reply.withUnsafeBytes { raw in DocumentView(raw).element(forKey: "maxBsonObjectSize").flatMap { $0.int64Value } }
+        return size.map { Int($0) }.flatMap { $0 > 0 ? $0 : nil } ?? 16 << 20
+    }
+
     /// The collection answers a query (it may still be empty or absent: a
     /// sink creates it on first write).
     func checkCollection() throws(PluginError) {
@@ -69,7 +77,7 @@ final class MongoConnection {
     /// A libmongoc error as a plugin error: network and server-selection
     /// problems, and server errors that mean "try again", are transient.
     func error(_ error: ferry_mongo_error, doing what: String) -> PluginError {
-        let message = "mongo: \(what) on \(displayURI) failed: \(redact(error.text))"
+        let message = "mongo: \(what) on \(uri.label) failed: \(uri.withoutSecret(error.text))"
         return Self.isTransient(error) ? .transient(message) : (Self.isAuthentication(error) ? .config(message) : .data(message))
     }
 

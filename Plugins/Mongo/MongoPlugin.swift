@@ -6,7 +6,7 @@ enum MongoPlugin {
             name: "mongo", version: "1.0.0",
             description: "MongoDB collections: raw-BSON source (full, incremental, sharded), unordered bulk-write sink",
             options: [
-                .string("uri", required: true, "MongoDB connection string; use ${ENV} or ${file:PATH} for secrets (the password is masked in every message)"),
+                .string("uri", required: true, "MongoDB connection string; use ${ENV} or ${file:PATH} for secrets (messages name its hosts and user, never its password)"),
                 .string("database", required: true, "Database name"),
                 .string("collection", required: true, "Collection name"),
                 ConfigOption("filter", .any, "Source: query filter, as extended JSON text or a YAML/JSON object"),

@@ -3,7 +3,7 @@ import FerryPluginKit
 
 /// Writes each batch as one unordered bulk write: a document the server
 /// refuses (duplicate key, validation) is rejected with the server's message
-/// while the rest lands. Upserts make a replayed batch harmless.
+/// while the rest lands, and so is one over the server's document size limit. Upserts make a replayed batch harmless.
 final class MongoSink: SinkPlugin {
     enum WriteMode: String {
         case upsert, insert, missingOnly = "missing-only", replace
@@ -16,6 +16,9 @@ final class MongoSink: SinkPlugin {
     let replaceDocuments: Bool
     let keyField: String
     let bulkOptions: [UInt8]
+    /// The server's largest document: a bigger record is rejected on its own
+    /// before the bulk write, which libmongoc would otherwise fail whole.
+    let maxDocumentBytes: Int
     /// Replace mode empties the collection once, before the first write of the run.
     var cleared = false
     let scratch = ByteBuffer(capacity: 4096)
@@ -37,6 +40,7 @@ final class MongoSink: SinkPlugin {
         bulkOptions = BSONDocument(options).encoded()
         connection = try MongoConnection(config: config)
         try connection.ping()
+        maxDocumentBytes = try connection.maxDocumentBytes()
     }
 
     func check() throws {
@@ -67,6 +71,11 @@ final class MongoSink: SinkPlugin {
         operations.reserveCapacity(batch.count)
         var error = ferry_mongo_error()
         for (index, document) in batch.enumerated() {
+            if document.byteCount > maxDocumentBytes {
+                result.rejects.reject(
+                    index, "mongo: document is \(document.byteCount) bytes, over the server's maximum document size of \(maxDocumentBytes) bytes")
+                continue
+            }
             let added: Bool
             switch mode {
             case .insert, .replace:
@@ -81,7 +90,7 @@ final class MongoSink: SinkPlugin {
             if added {
                 operations.append(index)
             } else {
-                result.rejects.reject(index, "mongo: \(connection.redact(error.text))")
+                result.rejects.reject(index, "mongo: \(connection.uri.withoutSecret(error.text))")
             }
         }
         guard !operations.isEmpty else { return }
@@ -108,7 +117,7 @@ final class MongoSink: SinkPlugin {
                 let code = Self.integer(entry.element(forKey: "code")).map { " (code \($0))" } ?? ""
                 let message = entry.element(forKey: "errmsg")?.stringValue ?? "write error"
                 let index = operation >= 0 && operation < operations.count ? operations[operation] : -1
-                result.rejects.reject(index, "mongo: \(connection.redact(message))\(code)")
+                result.rejects.reject(index, "mongo: \(connection.uri.withoutSecret(message))\(code)")
             }
         }
         let inserted = Self.integer(replyView.element(forKey: "nInserted")) ?? 0
@@ -121,7 +130,7 @@ final class MongoSink: SinkPlugin {
         // nor dead-lettered, so the batch fails instead.
         guard inserted + upserted + matched + failed == operations.count else {
             throw PluginError.data(
-                "mongo: the bulk write reply accounts for \(inserted + upserted + matched + failed) of \(operations.count) operations (nInserted \(inserted), nUpserted \(upserted), nMatched \(matched), writeErrors \(failed)): \(connection.redact(error.text))")
+                "mongo: the bulk write reply accounts for \(inserted + upserted + matched + failed) of \(operations.count) operations (nInserted \(inserted), nUpserted \(upserted), nMatched \(matched), writeErrors \(failed)): \(connection.uri.withoutSecret(error.text))")
         }
         result.inserted += UInt64(inserted + upserted)
         result.updated += UInt64(modified)

@@ -135,7 +135,7 @@ final class MongoSource: SourcePlugin {
             }
         }
         guard count >= 0 else {
-            context.log(.warn, "mongo: no estimate: \(connection.redact(error.text))")
+            context.log(.warn, "mongo: no estimate: \(connection.uri.withoutSecret(error.text))")
             return nil
         }
         return UInt64(count)

@@ -1,6 +1,8 @@
+import CFerryPlugin
 import FerryCore
 import FerryPluginKit
 import Foundation
+import Glibc
 import Testing
 
 /// The MongoDB plugin against the real SecantusDB server the test script
@@ -263,7 +265,7 @@ struct MongoConnectorTests {
 
     @Test("config mistakes are refused at open, naming the field")
     func configErrors() throws {
-        let fileSource = "{plugin: file, config: {path: /dev/null}}"
+        let fileSource = "{plugin: file, config: {path: \(try writeLines("empty.jsonl", []))}}"
         for (source, sink, expected) in [
             (fileSource, mongoConfig("x", "write_concern: {w: 1, fsync: true}"), "field 'write_concern.fsync': unknown"),
             (fileSource, mongoConfig("x", "key: a.b"), "field 'key': 'a.b' must be a top-level field name"),
@@ -435,6 +437,116 @@ struct MongoConnectorTests {
             #expect(message.contains(expected), "\(message)")
             #expect(message.contains("mongo"))
             #expect(!message.contains("hunter2secret"))
+        }
+    }
+}
+
+extension MongoConnectorTests {
+    @Test("a record over the server's document size limit is dead-lettered on its own; the rest of its batch lands (upsert and insert)")
+    func oversizedDocumentDeadLettered() throws {
+        // 1.5 million zeros: a 3 MB JSON line, but about 19 MB of BSON, since
+        // every array element carries its index as a key.
+        let zeros = "[" + String(repeating: "0,", count: 1_499_999) + "0]"
+        let input = try writeLines("big.jsonl", [
+            #"{"_id": 1, "v": "a"}"#, #"{"_id": 2, "zeros": \#(zeros)}"#, #"{"_id": 3, "v": "c"}"#,
+        ])
+        for mode in ["upsert", "insert"] {
+            let report = try run("""
+                name: big-\(mode)
+                source: {plugin: file, config: {path: \(input)}}
+                sink: \(mongoConfig("big_\(mode)", "write_mode: \(mode)"))
+                batch_size: 10
+                mode: full
+                """)
+            #expect(report.outcome == .completed, "\(mode): \(report.failureMessage ?? "")")
+            #expect(report.statistics.deadLettered == 1)
+            #expect(report.statistics.inserted == 2)
+            #expect(try mongo.find(database, "big_\(mode)").map { $0["_id"] } == [.int32(1), .int32(3)])
+            let dead = try String(contentsOfFile: "\(work)/dead.jsonl", encoding: .utf8)
+            #expect(dead.contains("over the server's maximum document size of 16777216 bytes"), "\(dead.prefix(300))")
+            try FileManager.default.removeItem(atPath: "\(work)/dead.jsonl")
+        }
+    }
+
+    /// Opens an instance through the bare C ABI, without the host (whose own
+    /// masking would hide a leak): the plugin's status and its own message.
+    static func openThroughABI(_ library: String, kind: UInt32, config: String) throws -> (status: Int32, message: String) {
+        guard let handle = dlopen(library, RTLD_NOW | RTLD_LOCAL) else { throw TestFailure("dlopen \(library) failed") }
+        guard let symbol = dlsym(handle, "ferry_plugin_entry") else { throw TestFailure("no ferry_plugin_entry in \(library)") }
+        let descriptor = unsafeBitCast(symbol, to: ferry_plugin_entry_fn.self)()!.pointee
+        let cancel = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        cancel.initialize(to: 0)
+        defer { cancel.deallocate() }
+        var host = ferry_host_api()
+        host.struct_size = UInt32(MemoryLayout<ferry_host_api>.size)
+        host.abi_major = UInt16(FERRY_ABI_MAJOR)
+        host.abi_minor = UInt16(FERRY_ABI_MINOR)
+        host.cancel_flag = UnsafePointer(cancel)
+        host.shard_count = 1
+        var message = [CChar](repeating: 0, count: Int(FERRY_ERROR_CAPACITY))
+        var instance: UnsafeMutableRawPointer?
+        let status = withUnsafePointer(to: &host) { hostPointer in
+            config.withCString { json in
+                message.withUnsafeMutableBufferPointer { buffer in
+                    var args = ferry_open_args()
+                    args.struct_size = UInt32(MemoryLayout<ferry_open_args>.size)
+                    args.kind = kind
+                    args.host = hostPointer
+                    args.config_json = json
+                    args.config_size = UInt64(strlen(json))
+                    args.mode = UInt32(FERRY_MODE_FULL)
+                    args.batch_size = 100
+                    var error = ferry_error(message: buffer.baseAddress, capacity: FERRY_ERROR_CAPACITY, reserved: 0)
+                    return descriptor.open(&args, &instance, &error)
+                }
+            }
+        }
+        descriptor.close(instance)
+        return (status, status == FERRY_OK ? "" : String(cString: message))
+    }
+
+    @Test("passwords with @, / and % never appear in any error text; a malformed URI is a config error named by its hosts")
+    func passwordsNeverInErrors() throws {
+        let library = "\(plugins)/libFerryMongo.so"
+        let serverPort = uri.split(separator: ":").last.map { String($0.prefix { $0.isNumber }) } ?? "1"
+        // Every password holds the sentinels LeakZ and Tail7, which no message may show.
+        let cases: [(uri: String, malformed: Bool)] = [
+            ("mongodb://etl:LeakZ%40x%2FTail7%25@127.0.0.1:1/?serverSelectionTimeoutMS=300", false),
+            ("mongodb://etl:LeakZ%40x%2FTail7%25@127.0.0.1:\(serverPort)/?serverSelectionTimeoutMS=2000", false),
+            ("mongodb://etl:LeakZ/Tail7@127.0.0.1:1/db?serverSelectionTimeoutMS=300", true),
+            ("mongodb://etl:LeakZ@Tail7@127.0.0.1:1/?serverSelectionTimeoutMS=300", true),
+            ("mongodb://etl:LeakZ%Tail7@127.0.0.1:1/?serverSelectionTimeoutMS=300", true),
+            ("mongodb://etl:LeakZ%zzTail7@127.0.0.1:1", true),
+            ("mongodb://etl:LeakZ:Tail7@127.0.0.1:1", true),
+            ("mongodb://etl:LeakZ/Tail7@", true),
+            ("http://etl:LeakZ/Tail7@127.0.0.1:1", true),
+            // libmongoc reads this one right (the password is "LeakZ?Tail7"): not malformed.
+            ("mongodb://etl:LeakZ?Tail7@127.0.0.1:1/?serverSelectionTimeoutMS=300", false),
+        ]
+        for (badURI, malformed) in cases {
+            var texts: [String] = []
+            for kind in [UInt32(FERRY_KIND_SOURCE), UInt32(FERRY_KIND_SINK)] {
+                let config = #"{"uri": "\#(badURI)", "database": "\#(database)", "collection": "c"}"#
+                let (status, message) = try Self.openThroughABI(library, kind: kind, config: config)
+                texts.append(message)
+                if malformed {
+                    #expect(status == Int32(FERRY_ERR_CONFIG), "\(badURI): status \(status): \(message)")
+                    #expect(message.contains("field 'uri'"), "\(message)")
+                }
+            }
+            let report = try run("""
+                name: leak
+                source: {plugin: mongo, config: {uri: "\(badURI)", database: \(database), collection: c}}
+                sink: \(mongoConfig("leak"))
+                """)
+            texts.append(report.failureMessage ?? "")
+            for text in texts {
+                // libmongoc lowercases host names: look for the sentinels in any case.
+                #expect(!text.lowercased().contains("leakz") && !text.lowercased().contains("tail7"), "\(badURI) leaked: \(text)")
+            }
+            if !malformed, badURI.contains(":1/") {
+                #expect(texts[0].contains("127.0.0.1:1/\(database) (user etl)"), "\(texts[0])")
+            }
         }
     }
 }
