@@ -252,4 +252,118 @@ struct PostgresDecimalDifferentialTests {
         #expect(dead.contains("digits before the decimal point"))
         #expect(dead.contains("Infinity cannot be stored in numeric(20,6)"))
     }
+
+    // MARK: - map cast
+
+    /// Runs `records` through one map stage; returns the output records and the dead-letter count.
+    func mapRun(_ body: String, steps: String) throws -> (output: [BSONDocument], deadLettered: Int) {
+        let plugins = try TestSupport.pluginDirectory(["FerryFile", "FerryMap"])
+        let input = "\(pg.work)/cast-in.jsonl", output = "\(pg.work)/cast-out.jsonl"
+        try body.write(toFile: input, atomically: false, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: output)
+        let plan = try TestSupport.plan(
+            """
+            source: {plugin: file, config: {path: \(input)}}
+            transforms:
+              - plugin: map
+                config:
+                  steps: \(steps)
+            sink: {plugin: file, config: {path: \(output)}}
+            batch_size: 5000
+            workers: 1
+            dead_letters: {max: 100000}
+            """, plugins: plugins, file: "\(pg.work)/cast.yaml")
+        let report = PipelineRunner(plan: plan, store: MemoryStateStore(), deadLetterPath: "\(pg.work)/cast-dead.jsonl", logger: TestSupport.logger).run()
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        let lines = (try? String(contentsOfFile: output, encoding: .utf8))?.split(separator: "\n") ?? []
+        return (try lines.map { try ExtendedJSON.parse(String($0)).withUnsafeBytes { DocumentView($0).decode() } }, Int(report.statistics.deadLettered))
+    }
+
+    static func words(_ bytes: [UInt8]) -> (low: UInt64, high: UInt64) {
+        bytes.withUnsafeBytes { (UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self)), UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))) }
+    }
+
+    @Test("map cast: decimal → string and string → decimal agree with libbson; decimal → integer is exact or refused")
+    func mapCast() throws {
+        let seed = Self.seed
+        let values = Self.cases(seed: seed, count: 20_000)
+        let context = "seed \(seed), \(values.count) cases"
+        var body = ""
+        for (id, value) in values.enumerated() {
+            let text = Self.libbsonText(value.low, value.high)
+            body += #"{"id": \#(id), "d": {"$numberDecimal": "\#(text)"}, "t": "\#(text)"}"# + "\n"
+        }
+        let finite = values.filter { value in
+            let text = Self.libbsonText(value.low, value.high)
+            return !text.contains("Inf") && !text.contains("NaN")
+        }
+        // Strings cast to decimal only in the number spelling (no NaN/Infinity): the finite values.
+        var finiteBody = ""
+        for (id, value) in finite.enumerated() {
+            let text = Self.libbsonText(value.low, value.high)
+            finiteBody += #"{"id": \#(id), "d": {"$numberDecimal": "\#(text)"}, "t": "\#(text)"}"# + "\n"
+        }
+        let strings = try mapRun(finiteBody, steps: "[{copy: {from: d, to: s}}, {cast: {field: s, to: string}}, {cast: {field: t, to: decimal}}]")
+        #expect(strings.deadLettered == 0, "\(context)")
+        #expect(strings.output.count == finite.count, "\(context)")
+        var wrong: [String] = []
+        for document in strings.output {
+            guard case .int32(let id)? = document["id"], case .string(let s)? = document["s"], case .decimal128(let t)? = document["t"] else {
+                wrong.append("\(document)")
+                continue
+            }
+            let value = finite[Int(id)]
+            let expectedText = Self.libbsonText(value.low, value.high)
+            let expectedBits = Self.libbsonValue(expectedText)!
+            if (s != expectedText || Self.words(t) != expectedBits) && wrong.count < 10 { wrong.append("\(expectedText): string \(s), decimal \(Self.libbsonText(Self.words(t).low, Self.words(t).high))") }
+        }
+        #expect(wrong.isEmpty, "map cast differs from libbson: \(wrong); \(context)")
+
+        // decimal → integer: the exact whole number, or a dead letter.
+        var expected: [Int: Int64] = [:]
+        for (id, value) in values.enumerated() {
+            let text = Self.libbsonText(value.low, value.high)
+            guard !text.contains("Inf"), !text.contains("NaN") else { continue }
+            // The oracle: PostgreSQL-free, from libbson's text with Foundation's Decimal avoided: plain digits arithmetic.
+            let negative = text.hasPrefix("-")
+            let unsigned = negative ? String(text.dropFirst()) : text
+            let mantissaText = unsigned.split(separator: "E").first.map(String.init) ?? unsigned
+            let exponentPart = unsigned.split(separator: "E").dropFirst().first.map { Int($0)! } ?? 0
+            let parts = mantissaText.split(separator: ".", omittingEmptySubsequences: false)
+            let digits = parts.joined()
+            let exponent = exponentPart - (parts.count > 1 ? parts[1].count : 0)
+            let trimmed = digits.drop { $0 == "0" }
+            if trimmed.isEmpty { expected[id] = 0; continue }
+            // Value = digits × 10^exponent: whole when the dropped digits are zeros.
+            var integerDigits = String(trimmed)
+            if exponent < 0 {
+                let cut = min(-exponent, integerDigits.count)
+                guard integerDigits.suffix(cut).allSatisfy({ $0 == "0" }) else { continue }
+                integerDigits = String(integerDigits.dropLast(cut))
+                if integerDigits.isEmpty { expected[id] = 0; continue }
+            } else if exponent > 0 {
+                guard integerDigits.count + exponent <= 20 else { continue }
+                integerDigits += String(repeating: "0", count: exponent)
+            }
+            if let integer = Int64((negative ? "-" : "") + integerDigits) { expected[id] = integer }
+        }
+        let integers = try mapRun(body, steps: "[{cast: {field: d, to: integer}}]")
+        #expect(integers.output.count == expected.count, "\(context)")
+        #expect(integers.deadLettered == values.count - expected.count, "\(context)")
+        wrong = []
+        for document in integers.output {
+            // JSON Lines in between: a small int64 reads back as int32.
+            let integer = document["d"].flatMap { value -> Int64? in
+                if case .int64(let number) = value { return number }
+                if case .int32(let number) = value { return Int64(number) }
+                return nil
+            }
+            guard case .int32(let id)? = document["id"], let integer else {
+                wrong.append("\(document)")
+                continue
+            }
+            if expected[Int(id)] != integer && wrong.count < 10 { wrong.append("id \(id): \(integer), expected \(expected[Int(id)].map(String.init) ?? "a dead letter")") }
+        }
+        #expect(wrong.isEmpty, "decimal → integer: \(wrong); \(context)")
+    }
 }
