@@ -422,14 +422,20 @@ public final class PipelineRunner: @unchecked Sendable {
                 let output = UnsafeMutablePointer<ferry_batch>.allocate(capacity: 1)
                 output.initialize(to: ferry_batch())
                 var result = ferry_result()
+                let stage = plan.transforms[index]
                 do {
-                    try transform.transform(current, &output.pointee, &result)
+                    // A transform's dropped connection (a lookup, an enrichment call)
+                    // is retried like a source's or a sink's.
+                    let input = current
+                    counts.retries += try withRetry(stage: stage.config.role, isCancelled: { self.abortFlag.isCancelled }) {
+                        _ throws(PluginCallError) in
+                        try transform.transform(input, &output.pointee, &result)
+                    }.retries
                 } catch {
                     output.deallocate()
                     throw error
                 }
                 chain.outputs.append((transform, output))
-                let stage = plan.transforms[index]
                 if output.pointee.flags & UInt32(FERRY_BATCH_PASSTHROUGH) != 0 {
                     guard output.pointee.data == current.pointee.data, output.pointee.size == current.pointee.size,
                         output.pointee.count == current.pointee.count
