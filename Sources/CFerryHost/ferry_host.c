@@ -38,3 +38,90 @@ long ferry_host_stderr_capture_end(int fd, int saved, char *out, long capacity) 
     close(fd);
     return length;
 }
+
+// ---------------------------------------------------------------------------
+// Naming the plugin a crash happened in. The runtime brackets every plugin
+// call with ferry_host_call_begin/end; a fatal signal during a call writes one
+// line naming the plugin and the call before the previous handler (Swift's
+// backtracer, or the default) runs. Only async-signal-safe calls in the handler.
+
+#include <signal.h>
+#include <string.h>
+
+static __thread const char *current_plugin;
+static __thread int current_call = -1;
+
+static const char *const call_names[] = {
+    "open()", "read()", "release()", "transform()", "write()", "preview()", "commit()", "close()", "check()", "estimate()",
+};
+
+void ferry_host_call_begin(const char *plugin, int call) {
+    current_plugin = plugin;
+    current_call = call;
+}
+
+void ferry_host_call_end(void) {
+    current_plugin = NULL;
+    current_call = -1;
+}
+
+static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+static struct sigaction previous_actions[sizeof crash_signals / sizeof crash_signals[0]];
+
+static const char *signal_name(int sig) {
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGILL: return "SIGILL";
+    case SIGFPE: return "SIGFPE";
+    case SIGABRT: return "SIGABRT";
+    default: return "a signal";
+    }
+}
+
+static void write_all(const char *text) {
+    size_t length = strlen(text);
+    while (length > 0) {
+        ssize_t n = write(2, text, length);
+        if (n <= 0) return;
+        text += n;
+        length -= (size_t)n;
+    }
+}
+
+static void crash_handler(int sig, siginfo_t *info, void *context) {
+    (void)context;
+    const char *plugin = current_plugin;
+    int call = current_call;
+    if (plugin) {
+        write_all("\nferry: ");
+        write_all(plugin);
+        write_all(" crashed with ");
+        write_all(signal_name(sig));
+        if (call >= 0 && call < (int)(sizeof call_names / sizeof call_names[0])) {
+            write_all(" during ");
+            write_all(call_names[call]);
+        }
+        write_all("\n");
+    }
+    for (size_t i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++) {
+        if (crash_signals[i] == sig) sigaction(sig, &previous_actions[i], NULL);
+    }
+    // A fault re-executes the faulting instruction on return and meets the
+    // previous handler; a sent signal (abort, kill) has to be sent again.
+    if (info == NULL || info->si_code <= 0) raise(sig);
+}
+
+void ferry_host_install_crash_report(void) {
+    static int installed;
+    if (installed) return;
+    installed = 1;
+    for (size_t i = 0; i < sizeof crash_signals / sizeof crash_signals[0]; i++) {
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_sigaction = crash_handler;
+        action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+        sigemptyset(&action.sa_mask);
+        sigaction(crash_signals[i], &action, &previous_actions[i]);
+    }
+}

@@ -310,6 +310,47 @@ struct RunIntegrityTests {
         }
     }
 
+    @Test("a transform's transient failures are retried like a source's or a sink's", arguments: [1, 3])
+    func transformRetried(workers: Int) throws {
+        _ = try TestSupport.compileFixture(["FLAKY", "NAME=\"flaky\""], into: plugins, name: "libflaky.so")
+        let report = try runner(
+            """
+            name: flaky
+            source: {plugin: generate, config: {count: 1000}}
+            transforms: [{plugin: flaky}]
+            sink: {plugin: blackhole}
+            workers: \(workers)
+            retry: {attempts: 2, initial_delay_ms: 1, max_delay_ms: 2}
+            """
+        ).run()
+        #expect(report.outcome == .completed, "\(report.outcome)")
+        #expect(report.statistics.written == 1000)
+        #expect(report.statistics.retries >= 10)
+    }
+
+    // MARK: - A crash names the plugin
+
+    @Test("a plugin that crashes in ferry run is named, with the signal and the call, before the process dies")
+    func crashIsNamed() throws {
+        let directory = try TestSupport.temporaryDirectory("crash")
+        let library = try TestSupport.compileFixture(["CRASH_IN_TRANSFORM", "NAME=\"crasher\""], into: plugins, name: "libcrasher.so")
+        let pipeline = "\(directory)/crash.yaml"
+        try """
+            name: crash
+            source: {plugin: generate, config: {count: 100}}
+            transforms: [{plugin: crasher}]
+            sink: {plugin: blackhole}
+            """.write(toFile: pipeline, atomically: true, encoding: .utf8)
+        let result = try TestSupport.run(
+            TestSupport.ferryExecutable, ["run", pipeline, "--plugins", plugins, "--state-dir", "\(directory)/state", "--no-progress"],
+            environment: ["SWIFT_BACKTRACE": "enable=no"])
+        #expect(result.status == SIGSEGV)
+        let resolved = URL(fileURLWithPath: library).resolvingSymlinksInPath().path
+        #expect(result.stderr.contains("ferry: plugin 'crasher' ("), "\(result.stderr)")
+        #expect(result.stderr.contains("crashed with SIGSEGV during transform()"), "\(result.stderr)")
+        #expect(result.stderr.contains(resolved) || result.stderr.contains(library), "\(result.stderr)")
+    }
+
     // MARK: - Dead letters keep the record
 
     @Test("a dead letter whose record is not valid BSON keeps its bytes, base64, instead of null")

@@ -12,6 +12,8 @@
  *   WRITES_STDOUT    transform prints to stdout, which belongs to the host
  *   LOAD_NOISE       a constructor prints to stderr while the file is loaded,
  *                    as libmongoc's does (otherwise a good plugin)
+ *   CRASH_IN_TRANSFORM transform() writes through a null pointer (SIGSEGV)
+ *   FLAKY            every other transform() fails with FERRY_ERR_TRANSIENT
  *   CANCELLABLE      a slow transform (up to 2 s a batch) that polls the
  *                    cancel flag and returns FERRY_ERR_CANCELLED, as
  *                    plugin-abi.md asks of long calls
@@ -59,7 +61,7 @@ static ferry_status fx_open(const ferry_open_args *args, void **instance, ferry_
     return FERRY_ERR_CONFIG;
 #else
     (void)error;
-    *instance = malloc(16);
+    *instance = calloc(1, 16);
     return FERRY_OK;
 #endif
 }
@@ -69,6 +71,18 @@ static void fx_close(void *instance) { free(instance); }
 static ferry_status fx_transform(void *instance, const ferry_batch *input, ferry_batch *output, ferry_result *result,
                                  ferry_error *error) {
     (void)instance; (void)result; (void)error;
+#ifdef FLAKY
+    /* Per instance: one instance is called from one thread at a time. */
+    int *calls = instance;
+    if ((*calls)++ % 2 == 0) {
+        ferry_set_error(error, "flaky: connection reset");
+        return FERRY_ERR_TRANSIENT;
+    }
+#endif
+#ifdef CRASH_IN_TRANSFORM
+    volatile int *nowhere_else = NULL;
+    *nowhere_else = 2;
+#endif
 #ifdef CANCELLABLE
     for (int i = 0; i < 200; i++) {
         if (ferry_is_cancelled(fx_host)) {

@@ -18,4 +18,13 @@ static inline int32_t ferry_host_load_flag(const int32_t *flag) {
 int ferry_host_stderr_capture_begin(int *saved);
 // Restores fd 2; copies at most `capacity` captured bytes to `out`, returns how many.
 long ferry_host_stderr_capture_end(int fd, int saved, char *out, long capacity);
+
+// Which plugin call this thread is in, for the crash line (call: the index of
+// open, read, release, transform, write, preview, commit, close, check,
+// estimate). `plugin` must stay valid until the matching end.
+void ferry_host_call_begin(const char *plugin, int call);
+void ferry_host_call_end(void);
+// Installs the fatal-signal handlers that print "ferry: plugin 'x' (path)
+// crashed with SIGSEGV during read()" and then defer to the previous handlers.
+void ferry_host_install_crash_report(void);
 #endif

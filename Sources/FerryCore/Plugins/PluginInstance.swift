@@ -102,7 +102,25 @@ public final class PluginInstance: @unchecked Sendable {
     private let errorBuffer: UnsafeMutablePointer<CChar>
     private var error: ferry_error
     private let pipelineName: UnsafeMutablePointer<CChar>?
+    /// "plugin 'x' (path)", for the line a crash prints (see `ferry_host_call_begin`).
+    private let crashLabel: UnsafeMutablePointer<CChar>?
     private var closed = false
+
+    /// Once, before the first plugin call: after the Swift runtime's own
+    /// handlers, which the crash line then defers to.
+    private static let crashReportInstalled: Void = ferry_host_install_crash_report()
+
+    /// The calls as `ferry_host_call_begin` numbers them.
+    enum Call: Int32 {
+        case open, read, release, transform, write, preview, commit, close, check, estimate
+    }
+
+    @inline(__always)
+    private func calling<T>(_ call: Call, _ body: () -> T) -> T {
+        ferry_host_call_begin(crashLabel, call.rawValue)
+        defer { ferry_host_call_end() }
+        return body()
+    }
 
     public init(
         plugin: LoadedPlugin, options: InstanceOptions, cancel: CancelFlag, logger: Logger,
@@ -115,6 +133,8 @@ public final class PluginInstance: @unchecked Sendable {
         errorBuffer.initialize(repeating: 0, count: Int(FERRY_ERROR_CAPACITY))
         error = ferry_error(message: errorBuffer, capacity: FERRY_ERROR_CAPACITY, reserved: 0)
         pipelineName = strdup(options.pipelineName)
+        crashLabel = strdup("plugin '\(plugin.name)' (\(plugin.path))")
+        _ = Self.crashReportInstalled
         hostTable = .allocate(capacity: 1)
         var table = ferry_host_api()
         table.struct_size = UInt32(MemoryLayout<ferry_host_api>.size)
@@ -152,13 +172,15 @@ public final class PluginInstance: @unchecked Sendable {
                 args.mode = options.mode.rawValue
                 args.batch_size = UInt32(options.batchSize)
                 errorBuffer[0] = 0
+                ferry_host_call_begin(crashLabel, Call.open.rawValue)
+                defer { ferry_host_call_end() }
                 return plugin.descriptor.open(&args, &handle, &error)
             }
         }
         if status != FERRY_OK {
             let failure = failure("open", status)
             // close() must be safe after a failed open, on whatever the plugin left.
-            plugin.descriptor.close(handle)
+            calling(.close) { plugin.descriptor.close(handle) }
             handle = nil
             closed = true
             cleanUp()
@@ -172,6 +194,7 @@ public final class PluginInstance: @unchecked Sendable {
         hostTable.deallocate()
         errorBuffer.deallocate()
         free(pipelineName)
+        free(crashLabel)
     }
 
     private func failure(_ call: String, _ status: ferry_status) -> PluginCallError {
@@ -188,7 +211,7 @@ public final class PluginInstance: @unchecked Sendable {
     public func close() {
         guard !closed else { return }
         closed = true
-        plugin.descriptor.close(handle)
+        calling(.close) { plugin.descriptor.close(handle) }
         handle = nil
         cleanUp()
     }
@@ -197,7 +220,7 @@ public final class PluginInstance: @unchecked Sendable {
     public func read(_ batch: inout ferry_batch) throws(PluginCallError) -> Bool {
         batch = ferry_batch()
         errorBuffer[0] = 0
-        let status = plugin.descriptor.read(handle, &batch, &error)
+        let status = calling(.read) { plugin.descriptor.read(handle, &batch, &error) }
         if status == FERRY_END {
             if batch.private_data != nil || batch.data != nil { release(&batch) }
             return false
@@ -208,7 +231,7 @@ public final class PluginInstance: @unchecked Sendable {
 
     /// Gives a batch back to the instance that produced it (any thread).
     public func release(_ batch: inout ferry_batch) {
-        plugin.descriptor.release?(handle, &batch)
+        calling(.release) { plugin.descriptor.release?(handle, &batch) }
         batch = ferry_batch()
     }
 
@@ -217,14 +240,14 @@ public final class PluginInstance: @unchecked Sendable {
         result = ferry_result()
         result.struct_size = UInt32(MemoryLayout<ferry_result>.size)
         errorBuffer[0] = 0
-        try check("transform", plugin.descriptor.transform(handle, input, &output, &result, &error))
+        try check("transform", calling(.transform) { plugin.descriptor.transform(handle, input, &output, &result, &error) })
     }
 
     public func write(_ batch: UnsafePointer<ferry_batch>, _ result: inout ferry_result) throws(PluginCallError) {
         result = ferry_result()
         result.struct_size = UInt32(MemoryLayout<ferry_result>.size)
         errorBuffer[0] = 0
-        try check("write", plugin.descriptor.write(handle, batch, &result, &error))
+        try check("write", calling(.write) { plugin.descriptor.write(handle, batch, &result, &error) })
     }
 
     public func preview(_ batch: UnsafePointer<ferry_batch>, _ result: inout ferry_result) throws(PluginCallError) {
@@ -234,19 +257,19 @@ public final class PluginInstance: @unchecked Sendable {
         guard let preview = plugin.descriptor.preview else {
             throw PluginCallError(plugin: plugin.name, stage: stage, call: "preview", status: Int32(FERRY_ERR_UNSUPPORTED), message: "the sink has no preview")
         }
-        try check("preview", preview(handle, batch, &result, &error))
+        try check("preview", calling(.preview) { preview(handle, batch, &result, &error) })
     }
 
     public func commit() throws(PluginCallError) {
         errorBuffer[0] = 0
-        try check("commit", plugin.descriptor.commit(handle, &error))
+        try check("commit", calling(.commit) { plugin.descriptor.commit(handle, &error) })
     }
 
     /// Runs the plugin's own health check, if it has one.
     public func healthCheck() throws(PluginCallError) {
         guard let checkFunction = plugin.descriptor.check else { return }
         errorBuffer[0] = 0
-        try check("check", checkFunction(handle, &error))
+        try check("check", calling(.check) { checkFunction(handle, &error) })
     }
 
     /// The source's expected total, if it can tell.
@@ -254,6 +277,6 @@ public final class PluginInstance: @unchecked Sendable {
         guard let estimate = plugin.descriptor.estimate else { return nil }
         var total: UInt64 = 0
         errorBuffer[0] = 0
-        return estimate(handle, &total, &error) == FERRY_OK ? total : nil
+        return calling(.estimate) { estimate(handle, &total, &error) } == FERRY_OK ? total : nil
     }
 }
