@@ -206,7 +206,7 @@ struct TypeFidelityMatrixTests {
                         case .refused(let reason):
                             labels.append("refused (dead letter)")
                             // One line per type and reason: the table name is the only part that differs by path.
-                            let note = "\(row.name): " + reason.replacingOccurrences(of: stores.suffix, with: "…")
+                            let note = "\(row.name): " + reason.replacingOccurrences(of: #"public\.types_\w+"#, with: "(table)", options: .regularExpression)
                             if !reasons.contains(note) { reasons.append(note) }
                         case .runFailed(let reason):
                             labels.append("run fails")
@@ -250,7 +250,9 @@ struct TypeFidelityMatrixTests {
                 Issue.record("docs/type-fidelity.md differs from the generated matrix: copy the table printed above into it, or run this test with FERRY_UPDATE_DOCS=1 to rewrite the file")
             }
         }
-        #expect(failures.isEmpty, "\(failures.count) cells changed a value silently or failed the run:\n\(failures.joined(separator: "\n"))")
+        if !failures.isEmpty {
+            Issue.record("\(failures.count) values were changed silently (ALTERED), grouped by what changed and where:\n\(findings)")
+        }
         #expect(seedChanges.isEmpty, "the test server changed inputs: \(seedChanges.joined(separator: "\n"))")
         #expect(seconds < 150, "the matrix took \(seconds) s")
     }
