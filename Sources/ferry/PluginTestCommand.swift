@@ -46,7 +46,10 @@ struct PluginTestCommand: ParsableCommand {
     @Option(help: .hidden)
     var traceFile: String?
 
-    func validate() throws {
+    mutating func validate() throws {
+        // A file name, not a library name: `ferry plugin test libx.so` means the
+        // file here, as a shell user expects, never dlopen's library search path.
+        path = URL(fileURLWithPath: path).path
         guard sample > 0 else { throw ValidationError("--sample must be at least 1") }
         guard timeout > 0 else { throw ValidationError("--timeout must be at least 1") }
         guard SyncMode(name: mode) != nil else { throw ValidationError("--mode must be full, incremental or missing-only") }

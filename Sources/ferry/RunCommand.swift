@@ -81,6 +81,12 @@ struct RunCommand: ParsableCommand {
         options.workers = workers
         options.shard = shard.flatMap(ShardSpec.init(parsing:)) ?? .whole
         options.readLanes = readLanes
+        // The same refusal `read_lanes` in the file gets from validate: a
+        // usage error (exit 2), which no retry of the run can fix.
+        if let problem = plan.laneProblem(lanes: readLanes ?? plan.pipeline.readLanes) {
+            printError("error: \(plan.pipeline.file): \(problem)")
+            throw FerryExit.invalid
+        }
         let locations = PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDir)
         let saved: any StateStore
         do {

@@ -44,11 +44,13 @@ public indirect enum ConfigNode: Sendable {
             return .scalar(scalar.string, quoted: scalar.style != .plain && scalar.style != .any, line: line)
         case .mapping(let mapping):
             var entries: [(key: String, keyLine: Int, value: ConfigNode)] = []
+            // A set, not a scan of `entries`: a file of n keys must cost n, not n².
+            var seen: Set<String> = []
             for (key, value) in mapping {
                 guard case .scalar(let keyScalar) = key else {
                     throw ConfigError(file: file, line: key.mark?.line, "mapping keys must be plain strings")
                 }
-                if entries.contains(where: { $0.key == keyScalar.string }) {
+                if !seen.insert(keyScalar.string).inserted {
                     throw ConfigError(file: file, line: key.mark?.line, field: keyScalar.string, "duplicate key")
                 }
                 entries.append((keyScalar.string, key.mark?.line ?? line, try convert(value, file: file)))

@@ -195,14 +195,27 @@ public struct PipelineLoader: Sendable {
         let checkpointInterval = integer("checkpoint_interval_ms", default: 1000, minimum: 0, maximum: PipelineConfig.Bounds.checkpointIntervalMilliseconds)
         let readLanes = integer("read_lanes", default: 1, minimum: 1, maximum: PipelineConfig.Bounds.readLanes)
         let name = expanded("name")?.stringValue ?? absolute.deletingPathExtension().lastPathComponent
-        if !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) {
+        if name.isEmpty {
+            fail(root["name"]?.line, "name", "must not be empty (it names the checkpoint)")
+        } else if !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) {
             fail(root["name"]?.line, "name", "use letters, digits, '-', '_' and '.' only (it names state files)")
+        }
+
+        let schedule = expanded("schedule")?.stringValue
+        if let schedule, let node = root["schedule"] {
+            // Checked here, not first by `ferry serve`: a schedule that cannot
+            // fire is a mistake in this file, at this line.
+            do {
+                _ = try CronSchedule(schedule)
+            } catch {
+                fail(node.line, "schedule", "\(error)")
+            }
         }
 
         guard errors.isEmpty, let source, let sink else { throw ConfigErrors(errors: errors) }
         return PipelineConfig(
             name: name, file: file, source: source, transforms: transforms, sink: sink, batchSize: batchSize,
-            workers: workers, mode: mode, schedule: expanded("schedule")?.stringValue, deadLetters: deadLetters,
+            workers: workers, mode: mode, schedule: schedule, deadLetters: deadLetters,
             retry: retry, maxInFlight: maxInFlight, checkpointIntervalMilliseconds: checkpointInterval, readLanes: readLanes,
             readLanesLine: root["read_lanes"]?.line, tests: root["tests"])
     }

@@ -19,6 +19,12 @@ public enum ExtendedJSON {
     public static func parse(utf8: UnsafeRawBufferPointer) throws(ExtendedJSONError) -> [UInt8] {
         var message = [CChar](repeating: 0, count: 512)
         guard let base = utf8.baseAddress, utf8.count > 0 else { throw ExtendedJSONError(message: "empty input") }
+        // libbson takes a top-level array as the document {"0": …, "1": …}: a
+        // record the input never held. Only an object is a record.
+        let first = utf8.first { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }
+        guard first == UInt8(ascii: "{") else {
+            throw ExtendedJSONError(message: first == UInt8(ascii: "[") ? "a JSON array, not an object" : "not a JSON object")
+        }
         let document = message.withUnsafeMutableBufferPointer { messageBuffer in
             ferry_bson_from_json(base.assumingMemoryBound(to: CChar.self), utf8.count, messageBuffer.baseAddress, messageBuffer.count)
         }
