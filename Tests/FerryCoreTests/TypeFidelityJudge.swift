@@ -130,6 +130,21 @@ enum FidelityJudge {
         return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
+    /// A signed zero: double -0.0 or decimal128 -0 (with any exponent).
+    static func isNegativeZero(_ value: BSONValue) -> Bool {
+        switch value {
+        case .double(let v): return v == 0 && v.sign == .minus
+        case .decimal128: return show(value).contains("\"-0") && zeroKey(numberKey(value))
+        default: return false
+        }
+    }
+
+    /// A number key of zero, signed or not.
+    static func zeroKey(_ key: String?) -> Bool {
+        guard let key, let zero = numberKey(.int32(0)) else { return false }
+        return key == zero || key == "-" + zero || key.hasPrefix("-") && decimalKey(String(key.dropFirst())) == zero
+    }
+
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     /// Text that stands for a value with no form in the target, if `text` is one.
@@ -147,6 +162,7 @@ enum FidelityJudge {
     static func judge(_ a: BSONValue, _ b: BSONValue?) -> [FidelityOutcome] {
         guard let b else { return [.altered("\(show(a)) was not read back")] }
         if same(a, b) { return [.kept] }
+        if isNegativeZero(a), zeroKey(numberKey(b)) { return [.converted("-0 → 0")] }
         switch (a, b) {
         case (.document(let x), .document(let y)):
             let xKeys = x.keys, yKeys = y.keys
@@ -331,6 +347,9 @@ struct PlainJSON {
             }
             if case .number(let x) = image, case .number(let y) = b, FidelityJudge.decimalKey(x) == FidelityJudge.decimalKey(y) {
                 return [.kept]
+            }
+            if case .number(let y) = b, FidelityJudge.isNegativeZero(a), FidelityJudge.zeroKey(FidelityJudge.decimalKey(y)) {
+                return [.converted("-0 → 0")]
             }
             if case .document(let document) = a, case .object(let y) = b {
                 // Look inside: the change is in one of the fields.

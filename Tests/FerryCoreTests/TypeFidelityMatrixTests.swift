@@ -32,6 +32,15 @@ struct TypeFidelityMatrixTests {
         {
             return true
         }
+        // Postgres README, Types: numeric and jsonb have no signed zero; -0 lands as 0.
+        if involves("pg") || involves("postgres"), ["double", "decimal128"].contains(row), label == "-0 → 0" { return true }
+        // Postgres README, Types: into json/jsonb, a date is written as its ISO-8601 string, an ObjectId as its
+        // hex, a UUID binary as UUID text; they read back as strings.
+        if involves("jsonb"), (row == "datetime" && label == "→ string (ISO-8601)") || (row == "ObjectId" && label == "→ string (hex)")
+            || (row == "binary (subtype 4, uuid)" && label == "→ string (uuid text)")
+        {
+            return true
+        }
         // Postgres README, Types: a text column takes "ObjectId (hex)"; text reads back as string.
         if involves("typed"), row == "ObjectId", label == "→ text (hex)" || label == "→ string (hex)" { return true }
         return false
@@ -312,6 +321,7 @@ struct TypeFidelityMatrixTests {
         case (.int64(let v), "int8"): return Int64(text) == v ? .kept : altered
         case (.decimal128, "numeric"):
             let key = FidelityJudge.numberKey(value)
+            if FidelityJudge.isNegativeZero(value), FidelityJudge.zeroKey(FidelityJudge.decimalKey(text)) { return .converted("-0 → 0") }
             return key != nil && key == FidelityJudge.decimalKey(text) ? .kept : altered
         default: return altered
         }
