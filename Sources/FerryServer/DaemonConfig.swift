@@ -90,9 +90,18 @@ public struct DaemonConfig: Sendable {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") ? path : base.appendingPathComponent(path).standardizedFileURL.path
         }
-        func number(_ node: ConfigNode, _ key: String, minimum: Double) -> Double? {
-            guard let text = node.stringValue, let value = Double(text), value >= minimum else {
-                fail(node.line, key, "expected a number ≥ \(minimum)")
+        // Bounded above too: `1e300` or `inf` must be an error here, not a trap
+        // where the value becomes an Int or a deadline.
+        func number(_ node: ConfigNode, _ key: String, minimum: Double, maximum: Double = 86_400) -> Double? {
+            guard let text = node.stringValue, let value = Double(text), value.isFinite, value >= minimum, value <= maximum else {
+                fail(node.line, key, "expected a number from \(minimum) to \(maximum)")
+                return nil
+            }
+            return value
+        }
+        func count(_ node: ConfigNode, _ key: String, minimum: Int, maximum: Int) -> Int? {
+            guard let text = node.stringValue, let value = Int(text), value >= minimum, value <= maximum else {
+                fail(node.line, key, "expected a whole number from \(minimum) to \(maximum)")
                 return nil
             }
             return value
@@ -193,15 +202,15 @@ public struct DaemonConfig: Sendable {
             case "readiness_timeout_seconds":
                 if let seconds = number(value, key, minimum: 0.1) { config.readinessTimeoutSeconds = seconds }
             case "run_history":
-                if let count = number(value, key, minimum: 1) { config.runHistory = Int(count) }
+                if let count = count(value, key, minimum: 1, maximum: 1_000_000) { config.runHistory = count }
             case "header_timeout_seconds":
                 if let seconds = number(value, key, minimum: 0.1) { config.connectionLimits.headerTimeoutSeconds = seconds }
             case "idle_timeout_seconds":
                 if let seconds = number(value, key, minimum: 0.1) { config.connectionLimits.idleTimeoutSeconds = seconds }
             case "max_connections":
-                if let count = number(value, key, minimum: 1) { config.connectionLimits.maxConnections = Int(count) }
+                if let count = count(value, key, minimum: 1, maximum: 1_000_000) { config.connectionLimits.maxConnections = count }
             case "max_body_bytes":
-                if let count = number(value, key, minimum: 1024) { config.connectionLimits.maxBodyBytes = Int(count) }
+                if let count = count(value, key, minimum: 1024, maximum: 1 << 30) { config.connectionLimits.maxBodyBytes = count }
             default:
                 fail(keyLine, key, "unknown key (known: \(keys.sorted().joined(separator: ", ")))")
             }
