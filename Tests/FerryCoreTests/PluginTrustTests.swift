@@ -75,15 +75,25 @@ struct PluginTrustTests {
         chmod(folder, 0o1777)
         let message = refusal(plugin, PluginCatalog(directories: [folder], trust: .strict))
         #expect(message.contains("refused: folder \(folder) is writable by others (mode 1777)"), "\(message)")
-        // Further up counts too: the folder is trusted, the one holding it is not.
+        // Further up counts too: the folder is trusted, the one holding it is
+        // not. Without a sticky bit anyone could swap the trusted folder out.
         let (inner, nested) = try folderWithGenerate()
         let outer = (inner as NSString).deletingLastPathComponent + "/open-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: outer, withIntermediateDirectories: false)
-        chmod(outer, 0o1777)
+        chmod(outer, 0o777)
         try FileManager.default.moveItem(atPath: inner, toPath: "\(outer)/plugins")
         _ = nested
         let deep = refusal("\(outer)/plugins/libFerryGenerate.so")
-        #expect(deep.contains("folder \(outer) is writable by others (mode 1777)"), "\(deep)")
+        #expect(deep.contains("folder \(outer) is writable by others (mode 0777)"), "\(deep)")
+        // With one, no one else may rename or replace the trusted folder in it
+        // (as with a checkout under /tmp): that loads.
+        chmod(outer, 0o1777)
+        #expect(try PluginLoader.load(path: "\(outer)/plugins/libFerryGenerate.so", trust: .strict).name == "generate")
+        // But not when the folder in it belongs to someone else.
+        if getuid() == 0 {
+            #expect(chown("\(outer)/plugins", 65534, 65534) == 0)
+            #expect(refusal("\(outer)/plugins/libFerryGenerate.so").contains("folder \(outer) is writable by others (mode 1777)"))
+        }
     }
 
     @Test("a symlink is checked where it points, and where it lies")
@@ -121,7 +131,7 @@ struct PluginTrustTests {
         #expect(refusal(plugin).contains("folder \(folder) is owned by uid 65534"))
     }
 
-    @Test("a plugin under /tmp is refused: /tmp is writable by others")
+    @Test("a plugin directly in /tmp is refused; one in a trusted folder below /tmp loads")
     func underTmp() throws {
         var info = stat()
         guard stat("/tmp", &info) == 0, info.st_mode & S_IWOTH != 0, info.st_uid == 0 else {
@@ -133,7 +143,12 @@ struct PluginTrustTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try FileManager.default.copyItem(atPath: TestSupport.product("libFerryGenerate.so"), toPath: "\(folder)/libFerryGenerate.so")
         chmod("\(folder)/libFerryGenerate.so", 0o755)
-        #expect(refusal("\(folder)/libFerryGenerate.so").contains("folder /tmp is writable by others"))
+        #expect(try PluginLoader.load(path: "\(folder)/libFerryGenerate.so", trust: .strict).name == "generate")
+        let loose = "/tmp/libFerryGenerate-\(UUID().uuidString.prefix(8)).so"
+        try FileManager.default.copyItem(atPath: TestSupport.product("libFerryGenerate.so"), toPath: loose)
+        defer { try? FileManager.default.removeItem(atPath: loose) }
+        chmod(loose, 0o755)
+        #expect(refusal(loose).contains("folder /tmp is writable by others"))
     }
 
     @Test("ferry plugin test refuses what ferry run refuses, before running any check")

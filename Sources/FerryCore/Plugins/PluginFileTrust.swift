@@ -7,8 +7,11 @@ import Foundation
 /// whoever can write the file, or any folder on the way to it, can run code
 /// as this process. Like OpenSSH with its key files, the file and every
 /// folder from `/` down to it must be owned by root or this process's
-/// effective user and be writable by neither group nor others; a sticky bit
-/// does not count, since anyone may still add a file beside the others.
+/// effective user and be writable by neither group nor others. A sticky bit
+/// does not make the folder holding the plugin (or a link to it) acceptable,
+/// since anyone may still add a file there. Higher up it does, for the one
+/// case it makes safe: a sticky folder (such as `/tmp`) on the way to a folder
+/// owned by root or this user, which no one else may rename or replace.
 /// Symbolic links are followed hop by hop, and every folder a name is looked
 /// up in is checked, so a link in a trusted folder pointing into an open one
 /// is refused, and so is a link in an open folder pointing anywhere.
@@ -81,6 +84,15 @@ public enum PluginFileTrust {
             guard violation == nil, let problem = problem(info, euid: euid) else { return }
             violation = "\(kind) \(path) \(problem)" + (link.map { " (reached through the symbolic link \($0))" } ?? "")
         }
+        // A sticky folder others may write: its verdict waits for the entry
+        // looked up in it (see the type's comment).
+        var stickyOpen: (path: String, info: stat)?
+        func settleSticky(_ entry: stat?) {
+            guard let open = stickyOpen else { return }
+            stickyOpen = nil
+            if let entry, entry.st_mode & S_IFMT == S_IFDIR, entry.st_uid == 0 || entry.st_uid == euid { return }
+            note("folder", open.path, open.info)
+        }
         var hops = 0
         var info = stat()
         guard lstat("/", &info) == 0 else { throw .missing }
@@ -88,12 +100,14 @@ public enum PluginFileTrust {
         while let name = pending.popLast() {
             if name == "." { continue }
             if name == ".." {
+                settleSticky(nil)
                 // `current` is a real path whose folders were all checked on the way down.
                 current = (current as NSString).deletingLastPathComponent
                 continue
             }
             let next = current == "/" ? "/" + name : current + "/" + name
             guard lstat(next, &info) == 0 else { throw .missing }
+            settleSticky(info)
             switch info.st_mode & S_IFMT {
             case S_IFLNK:
                 hops += 1
@@ -102,7 +116,12 @@ public enum PluginFileTrust {
                 if target.hasPrefix("/") { current = "/" }
                 pending += components(target).reversed()
             case S_IFDIR:
-                note("folder", next, info)
+                let ownedWell = info.st_uid == 0 || info.st_uid == euid
+                if ownedWell, info.st_mode & S_ISVTX != 0, problem(info, euid: euid) != nil {
+                    stickyOpen = (next, info)
+                } else {
+                    note("folder", next, info)
+                }
                 current = next
             case S_IFREG:
                 guard pending.allSatisfy({ $0 == "." }) else { throw .notRegular("\(next) is a file, not a folder") }
