@@ -54,8 +54,8 @@ struct RunIntegrityTests {
         #expect(checkpoint.complete == false)
     }
 
-    @Test("--limit over read lanes adds up to N exactly")
-    func limitAcrossLanes() throws {
+    @Test("--limit over read lanes adds up to N exactly, even when a lane's share is 0", arguments: [10, 2])
+    func limitAcrossLanes(limit: Int) throws {
         let plan = try TestSupport.plan(
             """
             name: limited-lanes
@@ -65,14 +65,14 @@ struct RunIntegrityTests {
             workers: 3
             """, plugins: plugins)
         var options = RunOptions()
-        options.limit = 10
+        options.limit = limit
         let report = LanedRun(
             plan: plan, options: options, store: MemoryStateStore(), deadLetterPath: "\(plugins)/dl-lanes.jsonl",
             logger: TestSupport.logger
         ).run()
         #expect(report.outcome == .completed)
-        #expect(report.statistics.read == 10)
-        #expect(report.statistics.written == 10)
+        #expect(report.statistics.read == limit)
+        #expect(report.statistics.written == limit)
     }
 
     @Test("dead_letters.max: N writes no more than N dead letters before the run stops", arguments: [0, 10, 150])

@@ -214,8 +214,9 @@ public final class PipelineRunner: @unchecked Sendable {
         report.sinkPreviewed = options.dryRun && sinkPreviews
         let needSink = !options.dryRun || sinkPreviews
         // Never ask the source for more than the limit: a batch cut short
-        // cannot be checkpointed.
-        let sourceBatchSize = options.limit.map { min(batchSize, $0) } ?? batchSize
+        // cannot be checkpointed. (A lane whose share of the limit is 0 reads
+        // nothing, but its source still gets a batch size it can take.)
+        let sourceBatchSize = options.limit.map { max(1, min(batchSize, $0)) } ?? batchSize
         func instanceOptions(_ stage: PipelinePlan.Stage, kind: PluginKinds, resume: [UInt8]? = nil) -> InstanceOptions {
             InstanceOptions(
                 kind: kind, stage: stage.config.role, configJSON: stage.config.configJSON, resumeState: resume,
