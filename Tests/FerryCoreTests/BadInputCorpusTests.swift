@@ -251,10 +251,10 @@ struct BadInputCorpusTests {
                 let directory = try TestSupport.temporaryDirectory("sentinel")
                 defer { try? FileManager.default.removeItem(atPath: directory) }
                 try secret.write(toFile: "\(directory)/secret", atomically: true, encoding: .utf8)
-                let yaml = template.replacingOccurrences(of: "{V}", with: reference == "file" ? "${file:\(directory)/secret}" : "${FERRY_SENTINEL}")
+                let yaml = template.replacingOccurrences(of: "{V}", with: reference == "file" ? "${file:\(directory)/secret}" : "${FERRY_SENTINEL_SECRET}")
                 try (yaml + "\n").write(toFile: "\(directory)/pipeline.yaml", atomically: true, encoding: .utf8)
                 var environment = Self.environment
-                environment["FERRY_SENTINEL"] = secret
+                environment["FERRY_SENTINEL_SECRET"] = secret
                 for arguments in [
                     ["validate", "\(directory)/pipeline.yaml", "--plugins", plugins],
                     ["run", "\(directory)/pipeline.yaml", "--plugins", plugins, "--no-progress", "--output", "json", "--state-dir", "\(directory)/state"],

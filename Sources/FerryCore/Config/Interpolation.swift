@@ -60,8 +60,9 @@ public struct Interpolation: Sendable {
         }
         if let value = builtins[name] { return value }
         if let value = environment[name] {
-            SecretMasking.registerSubstituted(
-                value, shortest: SecretMasking.namesSecret(name) ? SecretMasking.shortestMasked : SecretMasking.shortestMaskedPlain)
+            // Only variables named as secrets: a pod name or a folder from the
+            // environment is what logs and messages need to show.
+            if SecretMasking.namesSecret(name) { SecretMasking.registerSubstituted(value) }
             return value
         }
         if let fallback { return fallback }

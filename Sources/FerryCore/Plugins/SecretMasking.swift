@@ -6,8 +6,8 @@ public enum SecretMasking {
         maskSubstituted(maskURIs(maskKeyValues(text)))
     }
 
-    /// Values config files took from `${file:…}` or `${VAR}`: any of them may
-    /// be a secret, and a plugin or a library may echo one back in an error
+    /// Values config files took from `${file:…}`, or from a `${VAR}` whose name
+    /// says it is a secret: any of them may be one, and a plugin or a library may echo one back in an error
     /// ("database 'hunter2' does not exist"). Every message that leaves the
     /// process goes through `mask`, which hides them.
     private static let substituted = Locked<[String]>([])
@@ -15,10 +15,6 @@ public enum SecretMasking {
     /// Shorter values are left alone: hiding "1" or "true" everywhere would
     /// garble every message, and values that short are no secret worth the name.
     public static let shortestMasked = 4
-    /// For variables whose name does not say "secret": their short values are
-    /// user names, ports, table names, which messages need to name.
-    public static let shortestMaskedPlain = 8
-
     /// Whether a variable's name says it holds a secret.
     public static func namesSecret(_ variable: String) -> Bool {
         let upper = variable.uppercased()
