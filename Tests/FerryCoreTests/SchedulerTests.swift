@@ -56,4 +56,29 @@ struct SchedulerTests {
         #expect(scheduler.nextFire(pipeline: "ticks")! > first.addingTimeInterval(30 * 60))
         #expect(registry.drain(timeout: 30))
     }
+
+    @Test("after a stall, the earliest overdue tick fires once and the later overdue ticks are counted as missed")
+    func stallFiresEarliestOverdueTick() throws {
+        let (scheduler, registry, _) = try fixture(delayMilliseconds: 0)
+        let first = scheduler.nextFire(pipeline: "ticks")!
+        // Twelve minutes late: the ticks at first, +5 and +10 min are overdue.
+        scheduler.tick(now: first.addingTimeInterval(12 * 60))
+        let runs = registry.list(pipeline: "ticks", limit: 10)
+        #expect(runs.count == 1)
+        guard case .object(let run)? = runs.first else { Issue.record("no run listed"); return }
+        #expect(run["tick"] == .string(RunRegistry.time(first)), "the run is for the earliest overdue tick, not the latest")
+        #expect(scheduler.misfires(pipeline: "ticks") == 2)
+        #expect(scheduler.nextFire(pipeline: "ticks")! == first.addingTimeInterval(15 * 60))
+        #expect(registry.drain(timeout: 30))
+    }
+
+    @Test("ticks that passed before the scheduler started are neither fired nor counted")
+    func ticksBeforeStartAreNotCounted() throws {
+        let (scheduler, registry, _) = try fixture(delayMilliseconds: 0)
+        let first = scheduler.nextFire(pipeline: "ticks")!
+        #expect(first > Date(), "the first tick is the next one after start")
+        scheduler.tick(now: Date())
+        #expect(registry.list(pipeline: "ticks", limit: 10).isEmpty)
+        #expect(scheduler.misfires(pipeline: "ticks") == 0)
+    }
 }
