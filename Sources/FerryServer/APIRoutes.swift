@@ -60,13 +60,13 @@ public enum APIRoutes {
 
         router.get("pipelines") { _, _ -> Response in
             let names = deps.registry.pipelines.keys.sorted()
-            return json(.ok, .object(["pipelines": .array(names.map { describe(pipeline: $0, deps) })]))
+            return json(.ok, .object(["pipelines": .array(names.map { describe(pipeline: $0, deps.registry, deps.scheduler) })]))
         }
 
         router.get("pipelines/:name") { _, context -> Response in
             let name = try context.parameters.require("name")
             guard deps.registry.pipelines[name] != nil else { return problem(.notFound, "no pipeline named '\(name)'") }
-            return json(.ok, describe(pipeline: name, deps))
+            return json(.ok, describe(pipeline: name, deps.registry, deps.scheduler))
         }
 
         router.post("pipelines/:name/runs") { request, context -> Response in
@@ -139,54 +139,5 @@ public enum APIRoutes {
             }
         }
         return router
-    }
-
-    /// What a run shows a caller without the token. A dry run's report carries
-    /// records (customer data, often): the counts stay, the records go. An error
-    /// message can quote a value expanded from `${file:…}` or `${VAR}`, so its
-    /// text goes too; the status and outcome say that the run failed.
-    static func redacted(_ run: JSONValue) -> JSONValue {
-        guard case .object(var object) = run else { return run }
-        if object["error"] != nil { object["error"] = .string(errorDetailsHidden) }
-        if case .object(var report)? = object["report"] {
-            if report["sample"] != nil {
-                report["sample"] = nil
-                report["sampleHidden"] = .string("the sample records need the API token (Authorization: Bearer …)")
-            }
-            if report["error"] != nil { report["error"] = .string(errorDetailsHidden) }
-            object["report"] = .object(report)
-        }
-        return .object(object)
-    }
-
-    static let errorDetailsHidden = "error details need the API token (Authorization: Bearer …)"
-
-    static func describe(pipeline name: String, _ deps: Dependencies) -> JSONValue {
-        let plan = deps.registry.pipelines[name]!
-        var object: [String: JSONValue] = [
-            "name": .string(name), "file": .string(plan.pipeline.file), "mode": .string(plan.pipeline.mode.name),
-            "source": .string(plan.source.plugin.name), "sink": .string(plan.sink.plugin.name),
-            "transforms": .array(plan.transforms.map { .string($0.plugin.name) }),
-            "batchSize": .integer(Int64(plan.pipeline.batchSize)), "workers": .integer(Int64(plan.pipeline.workers)),
-            "running": .bool(deps.registry.isRunning(pipeline: name)),
-        ]
-        if let schedule = deps.scheduler.schedule(pipeline: name) {
-            object["schedule"] = .string(schedule.expression)
-            object["timezone"] = .string(schedule.timeZone.identifier)
-            if let next = deps.scheduler.nextFire(pipeline: name) { object["nextFire"] = .string(RunRegistry.time(next)) }
-            object["misfires"] = .integer(Int64(deps.scheduler.misfires(pipeline: name)))
-        }
-        if let last = deps.registry.lastRunSummary(pipeline: name) { object["lastRun"] = last }
-        return .object(object)
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
-        Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: value.jsonText + "\n")))
-    }
-
-    static func problem(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        json(status, .object(["error": .string(message)]))
     }
 }
