@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# doctest.sh — run the shell examples in docs/ against the real build, so the
-# docs cannot drift from the code.
+# doctest.sh — run the shell examples in README.md, docs/ and the plugins'
+# READMEs against the real build, so the docs cannot drift from the code.
 #
-#   scripts/doctest.sh                 every runnable block in docs/*.md
+#   scripts/doctest.sh                 every runnable block, after the static
+#                                      checks of scripts/doccheck.py (every block
+#                                      marked, YAML validated, routes, metrics, …)
 #   scripts/doctest.sh docs/06-*.md    only these files
 #   scripts/doctest.sh --list          where the runnable blocks are, without running them
 #   scripts/doctest.sh --self-test     prove the runner can fail: feed it broken
 #                                      blocks and expect each to be reported
 #
-# A block is runnable when its opening fence is exactly ```sh doctest (a plain
-# ```sh block is an illustration and is never run). Each runnable block runs
+# A block is runnable when its opening fence is exactly ```sh doctest, or
+# ```sh doctest from-root for a block written to be typed at the repository
+# root (README's): it then runs in a copy of the root — every top-level entry a
+# symlink, except examples/, which is copied, so that what the block writes
+# there stays out of the tree. Every other block must say in its fence how it
+# is checked or why it cannot run (scripts/doccheck.py). Each runnable block runs
 #   - as its own bash script with `set -euo pipefail`,
 #   - in a fresh empty temp directory (its working directory), under
 #     .build/doctest-tmp rather than /tmp: blocks build plugins there, and ferry
@@ -20,12 +26,16 @@
 #   - in its own session (setsid): anything it leaves running when it ends
 #     (a forgotten `ferry serve &`) is killed and fails the block,
 #   - within FERRY_DOCTEST_TIMEOUT seconds (default 300).
+# Blocks that need PostgreSQL or MongoDB read the FERRY_TEST_* variables; when
+# they are not set, the env file of scripts/test-servers.sh
+# (FERRY_TEST_ENV_FILE, else .ferry-test/servers.env) is read if it exists.
 # Each block's location (file:line of its opening fence) is printed; a failure
 # prints the block's output and makes the script exit 1.
 #
 # Before running, `swift build` brings .build/debug up to date (a no-op when
 # it is); FERRY_DOCTEST_NO_BUILD=1 skips that and uses the build as it is, and
-# FERRY_DOCTEST_FERRY=PATH runs another ferry binary. FERRY_DOCTEST_VERBOSE=1
+# FERRY_DOCTEST_FERRY=PATH runs another ferry binary, FERRY_DOCTEST_NO_CHECK=1
+# leaves out the static checks. FERRY_DOCTEST_VERBOSE=1
 # shows the output of passing blocks too.
 set -euo pipefail
 
@@ -55,10 +65,10 @@ extract() {
         }
         {
             if (!infence) {
-                if ($0 ~ /^```sh doctest[ \t]*$/) {
+                if ($0 ~ /^```sh doctest( from-root)?[ \t]*$/) {
                     infence = 1; runnable = 1; fence = 3; n++
                     file = sprintf("%s/block-%04d.sh", outdir, n)
-                    printf "%04d\t%s:%d\n", n, FILENAME, FNR
+                    printf "%04d\t%s:%d\t%s\n", n, FILENAME, FNR, ($0 ~ /from-root/ ? "root" : "empty")
                     blockfile = FILENAME; blockline = FNR
                     printf "" > file
                 } else if (match($0, /^```+/)) {
@@ -78,10 +88,19 @@ extract() {
 
 # Runs one block; prints its output on failure. Returns non-zero on failure.
 run_block() {
-    local script="$1" location="$2" bindir="$3"
-    local workdir out rc=0 pid deadline leftover=0 timed_out=0
+    local script="$1" location="$2" bindir="$3" where="${4:-empty}"
+    local workdir out rc=0 pid deadline leftover=0 timed_out=0 entry
     workdir="$(mktemp -d "$WORK_ROOT/ferry-doctest.XXXXXX")"
     out="$workdir.out"
+    if [ "$where" = root ]; then
+        for entry in "$REPO_ROOT"/* "$REPO_ROOT"/.build "$REPO_ROOT"/.venv; do
+            [ -e "$entry" ] || continue
+            case "$(basename "$entry")" in
+                examples) cp -R "$entry" "$workdir/examples" ;;
+                *) ln -s "$entry" "$workdir/$(basename "$entry")" ;;
+            esac
+        done
+    fi
     {
         printf '#!/usr/bin/env bash\n# %s\nset -euo pipefail\n' "$location"
         cat "$script"
@@ -169,9 +188,12 @@ sleep 300 &
 false   # inside another fence: not a block
 ```
 ````
+```sh doctest from-root
+test -f Package.swift && test -d examples && test ! -L examples && test "$(pwd)" != "$FERRY_REPO"
+```
 EOF
     # The blocks need no real ferry: the self-test works before the first build.
-    output="$(FERRY_DOCTEST_NO_BUILD=1 FERRY_DOCTEST_TIMEOUT=60 FERRY_DOCTEST_FERRY=/bin/true "$SELF" "$dir/selftest.md" 2>&1)" || rc=$?
+    output="$(FERRY_DOCTEST_NO_CHECK=1 FERRY_DOCTEST_NO_BUILD=1 FERRY_DOCTEST_TIMEOUT=60 FERRY_DOCTEST_FERRY=/bin/true "$SELF" "$dir/selftest.md" 2>&1)" || rc=$?
     local problems=()
     [ "$rc" -eq 1 ] || problems+=("expected exit 1 from the broken blocks, got $rc")
     grep -q "^ok    $dir/selftest.md:2\$" <<<"$output" || problems+=("the passing block (line 2) was not reported ok")
@@ -183,7 +205,8 @@ EOF
     grep -q "^FAIL  $dir/selftest.md:18: left processes running" <<<"$output" || problems+=("a leftover background process (line 18) was not caught")
     grep -q "selftest.md:5\$" <<<"$output" && problems+=("a plain sh block (line 5) was run")
     grep -q "selftest.md:22\$" <<<"$output" && problems+=("a block inside another fence (line 22) was run")
-    grep -q "^doctest: 1 passed, 4 failed\$" <<<"$output" || problems+=("the summary does not say 1 passed, 4 failed")
+    grep -q "^ok    $dir/selftest.md:26\$" <<<"$output" || problems+=("a from-root block (line 26) did not run in a copy of the repository root")
+    grep -q "^doctest: 2 passed, 4 failed\$" <<<"$output" || problems+=("the summary does not say 2 passed, 4 failed")
     if [ "${#problems[@]}" -gt 0 ]; then
         printf '%s\n' "$output" | sed 's/^/  | /' >&2
         for problem in "${problems[@]}"; do log "self-test: $problem"; done
@@ -205,15 +228,17 @@ case "${1:-}" in
         shift
         ;;
     -h | --help)
-        sed -n '2,26p' "$SELF" | sed 's/^# \{0,1\}//'
+        sed -n '2,/^set -euo/p' "$SELF" | grep -v '^set ' | sed 's/^# \{0,1\}//'
         exit 0
         ;;
 esac
+check_args=()
 if [ "$#" -gt 0 ]; then
     files=("$@")
+    check_args=("$@")
 else
     shopt -s nullglob
-    files=("$REPO_ROOT"/docs/*.md)
+    files=("$REPO_ROOT"/README.md "$REPO_ROOT"/docs/*.md "$REPO_ROOT"/docs/plugins/*.md "$REPO_ROOT"/Plugins/*/README.md)
     shopt -u nullglob
     [ "${#files[@]}" -gt 0 ] || die "no docs/*.md under $REPO_ROOT"
 fi
@@ -236,6 +261,15 @@ if [ "$list_only" -eq 1 ]; then
     exit 0
 fi
 [ -n "$index" ] || die "no \`\`\`sh doctest blocks in: ${files[*]}"
+if [ -z "${FERRY_TEST_PG_DSN:-}" ]; then
+    servers_env="${FERRY_TEST_ENV_FILE:-$REPO_ROOT/.ferry-test/servers.env}"
+    if [ -f "$servers_env" ]; then
+        set -a
+        # shellcheck disable=SC1090
+        . "$servers_env"
+        set +a
+    fi
+fi
 
 if [ "${FERRY_DOCTEST_NO_BUILD:-0}" != 1 ]; then
     if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
@@ -255,8 +289,20 @@ command -v curl >/dev/null 2>&1 || die "curl is needed by the ferry serve exampl
 passed=0
 failed=0
 failures=()
-while IFS=$'\t' read -r number location; do
-    if run_block "$blocks/block-$number.sh" "$location" "$bindir"; then
+# The static checks first: every block marked, YAML validated, routes and
+# metric names real, no stale generated page.
+if [ "${FERRY_DOCTEST_NO_CHECK:-0}" != 1 ]; then
+    if python3 "$REPO_ROOT/scripts/doccheck.py" --ferry "$FERRY_BIN" ${check_args[@]+"${check_args[@]}"}; then
+        printf 'ok    scripts/doccheck.py\n'
+        passed=$((passed + 1))
+    else
+        printf 'FAIL  scripts/doccheck.py: the problems above\n'
+        failed=$((failed + 1))
+        failures+=("scripts/doccheck.py")
+    fi
+fi
+while IFS=$'\t' read -r number location where; do
+    if run_block "$blocks/block-$number.sh" "$location" "$bindir" "$where"; then
         passed=$((passed + 1))
     else
         failed=$((failed + 1))

@@ -31,8 +31,9 @@ fi
 # libpq/libmongoc/libbson/libpcre2 headers are linked by the Swift targets;
 # postgresql provides the server binaries for the test servers (openssl makes
 # their throwaway TLS certificates); pkg-config is
-# how SwiftPM finds the C libraries.
-PACKAGES=(libpq-dev libmongoc-dev libbson-dev libpcre2-dev postgresql pkg-config openssl)
+# how SwiftPM finds the C libraries. curl and python3-yaml are for the doc test
+# (the daemon examples call the API; scripts/doccheck.py reads YAML).
+PACKAGES=(libpq-dev libmongoc-dev libbson-dev libpcre2-dev postgresql pkg-config openssl curl python3-yaml)
 
 # A fresh Debian 12 may have no Python or no venv/ensurepip module; both are
 # needed for the SecantusDB virtualenv below. Only added when missing.
