@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 
 .DEFAULT_GOAL := help
-.PHONY: help test demo shop build release bench clean
+.PHONY: help test demo shop build release bench clean install uninstall
 
 help: ## list the targets
 	@echo "Ferry make targets:"
@@ -25,9 +25,15 @@ build: ## debug build
 release: ## release build
 	swift build -c release
 
-bench: ## runtime benchmark (scripts/bench-runtime.sh)
-	@test -x scripts/bench-runtime.sh || { echo "bench: scripts/bench-runtime.sh missing or not executable" >&2; exit 1; }
-	scripts/bench-runtime.sh
+bench: ## every benchmark (JSON Lines, PostgreSQL, engine), tables to docs/bench/latest.md (scripts/bench-all.sh)
+	scripts/bench-all.sh
+
+PREFIX ?= /usr/local
+install: ## release build, then install ferry, its plugins, ferry_plugin.h, ferry-plugin.pc and the Swift SDK under PREFIX (default /usr/local)
+	PREFIX="$(PREFIX)" scripts/install.sh install
+
+uninstall: ## remove what `make install PREFIX=…` installed there
+	PREFIX="$(PREFIX)" scripts/install.sh uninstall
 
 clean: ## stop test servers, remove build output and demo output (keeps .venv)
 	scripts/test-servers.sh stop
