@@ -12,20 +12,32 @@ public struct PluginCatalog: Sendable {
     private let state = State()
 
     /// The directories to search: `--plugins`, else `FERRY_PLUGIN_PATH`
-    /// (colon-separated), else beside the executable (its `plugins/` folder if any).
-    public static func defaultDirectories(explicit: [String] = [], environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+    /// (colon-separated), else beside the executable: its `plugins/` folder if
+    /// any, else `../lib/ferry/plugins` if any (an installed tree, `P/bin/ferry`
+    /// with `P/lib/ferry/plugins`), else the executable's own folder.
+    public static func defaultDirectories(
+        explicit: [String] = [], environment: [String: String] = ProcessInfo.processInfo.environment,
+        executable: String = runningExecutable
+    ) -> [String] {
         if !explicit.isEmpty { return explicit.flatMap { $0.split(separator: ":").map(String.init) } }
         if let path = environment["FERRY_PLUGIN_PATH"], !path.isEmpty {
             return path.split(separator: ":").map(String.init)
         }
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
-        let directory = executable.deletingLastPathComponent()
+        let directory = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
         let nested = directory.appendingPathComponent("plugins").path
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: nested, isDirectory: &isDirectory), isDirectory.boolValue {
-            return [nested]
+        let installed = directory.deletingLastPathComponent().appendingPathComponent("lib/ferry/plugins").path
+        for candidate in [nested, installed] {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), isDirectory.boolValue {
+                return [candidate]
+            }
         }
         return [directory.path]
+    }
+
+    /// The running binary: argv[0] is only a name when ferry was found on PATH.
+    public static var runningExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first ?? "."
     }
 
     /// The file names a plugin is looked for under: `lib<name>.so` (C plugins),
