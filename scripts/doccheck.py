@@ -9,6 +9,7 @@ with it:
 
     ```sh doctest            run by scripts/doctest.sh
     ```sh doctest from-root  run there from a copy of the repository root
+    ```sh doctest session=N  run there, in one folder shared by the blocks of session N
     ```yaml pipeline         checked with `ferry validate` (and `ferry test` if it has tests:)
     ```yaml daemon           checked with `ferry validate` as a daemon file (stub pipelines)
     ```yaml config=PLUGIN    one plugin's config: (a mapping; for map also a list of steps,
@@ -28,7 +29,8 @@ A block with anything else in its fence fails. Beyond the fences:
     schedule macros names @every and @yearly, no dir: entry is called triggers-only,
     chapter 6 gives the run-duration buckets the daemon sets,
   - README and chapter 5 state the missed-tick policy in the same words,
-  - no dated or numbered traces of how the project was made (dates, issue numbers).
+  - no dated or numbered traces of how the project was made (dates, issue numbers),
+  - docs/plugins/<name>.md are what `ferry plugins --markdown` writes from the build.
 Exit 1 with one line per problem (file:line: what), 0 when clean.
 """
 import argparse
@@ -303,7 +305,8 @@ def check_fences(path, ferry, spec, routes, scratch):
             if not reason:
                 problem(where, "a norun block must say why it cannot run (```sh norun: needs a cluster)")
             counts["norun"] += 1
-        elif words[:2] == ["sh", "doctest"] and (len(words) == 2 or words[2:] == ["from-root"]):
+        elif words[:2] == ["sh", "doctest"] and (len(words) == 2 or (len(words) == 3 and (
+                words[2] == "from-root" or re.fullmatch(r"session=[A-Za-z0-9_-]+", words[2])))):
             counts["run"] += 1
         elif words == ["yaml", "pipeline"]:
             counts["validated"] += 1
@@ -401,7 +404,7 @@ def check_prose(path, routes, tracked, metrics, histograms, levels):
             problem(where, "a dir: entry called triggers-only: its pipelines run on their own files' schedule: (FerryDaemon.load)")
         if "default buckets" in line:
             problem(where, "the run-duration histogram has its own buckets (FerryDaemon.swift), not the default ones")
-        if "/opt/ferry" in line:
+        if "/opt/ferry/plugins" in line:
             problem(where, "/opt/ferry: the image installs plugins in /usr/local/lib/ferry/plugins (Containerfile)")
 
 
@@ -460,6 +463,27 @@ def check_histogram_buckets():
         problem("docs/06-testing-and-debugging.md", f"does not give the run-duration buckets as the daemon sets them: {spoken}")
 
 
+def check_plugin_pages(ferry, scratch):
+    """docs/plugins/<name>.md are what `ferry plugins --markdown` writes now."""
+    fresh = tempfile.mkdtemp(dir=scratch)
+    result = subprocess.run([ferry, "plugins", "--plugins", os.path.join(REPO, ".build/debug"), "--markdown", fresh],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        problem("docs/plugins", "ferry plugins --markdown failed: " + result.stderr.strip().replace("\n", " | "))
+        return
+    pages = os.path.join(REPO, "docs/plugins")
+    have = {n for n in os.listdir(pages) if n.endswith(".md") and n != "README.md"} if os.path.isdir(pages) else set()
+    made = set(os.listdir(fresh))
+    regenerate = "regenerate: ferry plugins --plugins .build/debug --markdown docs/plugins"
+    for name in sorted(made - have):
+        problem(f"docs/plugins/{name}", f"missing; {regenerate}")
+    for name in sorted(have - made):
+        problem(f"docs/plugins/{name}", f"no plugin writes this page any more; delete it")
+    for name in sorted(made & have):
+        if open(os.path.join(fresh, name)).read() != open(os.path.join(pages, name)).read():
+            problem(f"docs/plugins/{name}", f"stale: the plugin's descriptor or schema changed; {regenerate}")
+
+
 def check_shared_statements():
     for name in ("README.md", "docs/05-distributed-systems.md"):
         text = re.sub(r"\s+", " ", open(os.path.join(REPO, name), encoding="utf-8").read())
@@ -492,6 +516,8 @@ def main():
             for key, value in check_fences(path, ferry, spec, routes, scratch).items():
                 totals[key] += value
             check_prose(path, routes, tracked, metrics, histograms, levels)
+        if not args.files and ferry:
+            check_plugin_pages(ferry, scratch)
     openapi_text = open(os.path.join(REPO, "docs/openapi.yaml"), encoding="utf-8").read()
     for number, line in enumerate(openapi_text.split("\n"), 1):
         if "@hourly" in line and not ("@every" in line and "@yearly" in line):

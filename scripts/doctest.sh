@@ -14,7 +14,9 @@
 # ```sh doctest from-root for a block written to be typed at the repository
 # root (README's): it then runs in a copy of the root — every top-level entry a
 # symlink, except examples/, which is copied, so that what the block writes
-# there stays out of the tree. Every other block must say in its fence how it
+# there stays out of the tree. ```sh doctest session=NAME blocks share one
+# working directory, in the order they appear (a tutorial's steps build on each
+# other); it is removed at the end. Every other block must say in its fence how it
 # is checked or why it cannot run (scripts/doccheck.py). Each runnable block runs
 #   - as its own bash script with `set -euo pipefail`,
 #   - in a fresh empty temp directory (its working directory), under
@@ -65,10 +67,13 @@ extract() {
         }
         {
             if (!infence) {
-                if ($0 ~ /^```sh doctest( from-root)?[ \t]*$/) {
+                if ($0 ~ /^```sh doctest( from-root| session=[A-Za-z0-9_-]+)?[ \t]*$/) {
                     infence = 1; runnable = 1; fence = 3; n++
                     file = sprintf("%s/block-%04d.sh", outdir, n)
-                    printf "%04d\t%s:%d\t%s\n", n, FILENAME, FNR, ($0 ~ /from-root/ ? "root" : "empty")
+                    where = "empty"
+                    if ($0 ~ /from-root/) where = "root"
+                    if (match($0, /session=[A-Za-z0-9_-]+/)) where = "session:" substr($0, RSTART + 8, RLENGTH - 8)
+                    printf "%04d\t%s:%d\t%s\n", n, FILENAME, FNR, where
                     blockfile = FILENAME; blockline = FNR
                     printf "" > file
                 } else if (match($0, /^```+/)) {
@@ -90,7 +95,13 @@ extract() {
 run_block() {
     local script="$1" location="$2" bindir="$3" where="${4:-empty}"
     local workdir out rc=0 pid deadline leftover=0 timed_out=0 entry
-    workdir="$(mktemp -d "$WORK_ROOT/ferry-doctest.XXXXXX")"
+    case "$where" in
+        session:*)
+            workdir="$SESSIONS/${where#session:}"
+            mkdir -p -m 0755 "$workdir"
+            ;;
+        *) workdir="$(mktemp -d "$WORK_ROOT/ferry-doctest.XXXXXX")" ;;
+    esac
     out="$workdir.out"
     if [ "$where" = root ]; then
         for entry in "$REPO_ROOT"/* "$REPO_ROOT"/.build "$REPO_ROOT"/.venv; do
@@ -153,7 +164,10 @@ run_block() {
         printf 'ok    %s\n' "$location"
         if [ "${FERRY_DOCTEST_VERBOSE:-0}" = 1 ]; then sed 's/^/  | /' "$out"; fi
     fi
-    rm -rf "$workdir" "$workdir.sh" "$out"
+    case "$where" in
+        session:*) rm -f "$workdir.sh" "$out" ;;
+        *) rm -rf "$workdir" "$workdir.sh" "$out" ;;
+    esac
     [ -z "$verdict" ]
 }
 
@@ -191,6 +205,12 @@ false   # inside another fence: not a block
 ```sh doctest from-root
 test -f Package.swift && test -d examples && test ! -L examples && test "$(pwd)" != "$FERRY_REPO"
 ```
+```sh doctest session=pair
+echo kept > step1.txt
+```
+```sh doctest session=pair
+grep -q kept step1.txt
+```
 EOF
     # The blocks need no real ferry: the self-test works before the first build.
     output="$(FERRY_DOCTEST_NO_CHECK=1 FERRY_DOCTEST_NO_BUILD=1 FERRY_DOCTEST_TIMEOUT=60 FERRY_DOCTEST_FERRY=/bin/true "$SELF" "$dir/selftest.md" 2>&1)" || rc=$?
@@ -206,7 +226,8 @@ EOF
     grep -q "selftest.md:5\$" <<<"$output" && problems+=("a plain sh block (line 5) was run")
     grep -q "selftest.md:22\$" <<<"$output" && problems+=("a block inside another fence (line 22) was run")
     grep -q "^ok    $dir/selftest.md:26\$" <<<"$output" || problems+=("a from-root block (line 26) did not run in a copy of the repository root")
-    grep -q "^doctest: 2 passed, 4 failed\$" <<<"$output" || problems+=("the summary does not say 2 passed, 4 failed")
+    grep -q "^ok    $dir/selftest.md:32\$" <<<"$output" || problems+=("the second block of a session (line 32) did not see the first one's file")
+    grep -q "^doctest: 4 passed, 4 failed\$" <<<"$output" || problems+=("the summary does not say 4 passed, 4 failed")
     if [ "${#problems[@]}" -gt 0 ]; then
         printf '%s\n' "$output" | sed 's/^/  | /' >&2
         for problem in "${problems[@]}"; do log "self-test: $problem"; done
@@ -246,7 +267,8 @@ for file in "${files[@]}"; do [ -f "$file" ] || die "no such file: $file"; done
 
 blocks="$(mktemp -d "${TMPDIR:-/tmp}/ferry-doctest-blocks.XXXXXX")"
 bindir="$(mktemp -d "${TMPDIR:-/tmp}/ferry-doctest-bin.XXXXXX")"
-trap 'rm -rf "$blocks" "$bindir"' EXIT
+SESSIONS="$(mktemp -d "$WORK_ROOT/ferry-doctest-sessions.XXXXXX")"
+trap 'rm -rf "$blocks" "$bindir" "$SESSIONS"' EXIT
 # Paths relative to the repo read better in the report.
 display=()
 for file in "${files[@]}"; do
