@@ -22,7 +22,8 @@ with it:
 A block with anything else in its fence fails. Beyond the fences:
   - every curl in a shell block and every `METHOD /path` in the text is a route in
     docs/openapi.yaml,
-  - every repository path in backticks (`Sources/…/X.swift`) names a file that exists,
+  - every repository path in backticks (`Sources/…/X.swift`) and every relative link
+    names a file that exists,
   - every metric name (ferry_…) is one the daemon exports (Sources/FerryServer),
     and chapter 6's metric table lists every one of them,
   - every list of log levels names all the levels the CLI accepts, every list of
@@ -384,6 +385,10 @@ def check_prose(path, routes, tracked, metrics, histograms, levels):
             problem(where, "an issue or ticket number: the docs speak of the project, not of how it was made")
         if re.search(r"\b20\d\d-\d\d-\d\d\b|\b(January|February|March|April|May|June|July|August|September|October|November|December) 20\d\d\b", line):
             problem(where, "a calendar date in the text: say what holds, not when it was measured")
+    for number, line in text_lines:
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", line):
+            if not os.path.exists(os.path.join(os.path.dirname(os.path.abspath(path)), target)):
+                problem(f"{rel(path)}:{number}", f"link to {target}, which does not exist")
     for number, line in enumerate(all_lines, 1):
         where = f"{rel(path)}:{number}"
         for candidate in re.findall(r"`((?:Sources|Plugins|Tests|scripts|examples|k8s|docs|\.ci)/[A-Za-z0-9_./+-]*[A-Za-z0-9_])`", line):
@@ -491,11 +496,73 @@ def check_shared_statements():
             problem(name, "does not state the missed-tick policy in the shared words (scripts/doccheck.py MISSED_TICKS)")
 
 
+SELF_TEST_PAGE = """# a page with one mistake of each kind
+
+See [x](no-such-page.md), `Sources/NoSuchModule/X.swift`, `GET /no-such-route` and ferry_runs_totl.
+Levels: trace, debug, info, warning, error. Schedules: @hourly or @daily.
+Plugins live in /opt/ferry/plugins. A `dir:` entry is for triggers only.
+
+```yaml
+a: 1
+```
+
+```sh norun:
+true
+```
+
+```sh doctest
+curl -s localhost:8080/no-such-route
+```
+
+```json
+{"not json"
+```
+"""
+
+SELF_TEST_EXPECTED = [
+    ":3: link to no-such-page.md",
+    ":3: `Sources/NoSuchModule/X.swift` is not a file",
+    ":3: GET /no-such-route is not a route",
+    ":3: metric ferry_runs_totl",
+    ":4: a list of log levels without",
+    ":4: a list of schedule forms without",
+    ":5: /opt/ferry",
+    ":5: a dir: entry called triggers-only",
+    ":7: code block fence '```yaml' says neither",
+    ":11: a norun block must say why",
+    ":15: curl GET /no-such-route",
+    ":19: not JSON",
+]
+
+
+def self_test():
+    """The checks catch each kind of mistake, and name its line."""
+    with tempfile.TemporaryDirectory() as directory:
+        page = os.path.join(directory, "page.md")
+        with open(page, "w") as f:
+            f.write(SELF_TEST_PAGE)
+        spec, routes = openapi_routes()
+        tracked = set()
+        check_fences(page, None, spec, routes, directory)
+        check_prose(page, routes, tracked, exported_metrics(), histogram_metrics(), log_levels())
+    missed = [e for e in SELF_TEST_EXPECTED if not any(e in p for p in problems)]
+    for expected in missed:
+        print(f"doccheck self-test: not caught: {expected}", file=sys.stderr)
+    if missed:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    print(f"doccheck self-test passed: {len(SELF_TEST_EXPECTED)} kinds of mistake caught and located", file=sys.stderr)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--ferry", help="the ferry binary for validation (default .build/debug/ferry; 'none' skips)")
+    parser.add_argument("--self-test", action="store_true", help="prove the checks catch a page with one mistake of each kind")
     parser.add_argument("files", nargs="*")
     args = parser.parse_args()
+    if args.self_test:
+        return self_test()
     ferry = args.ferry or os.path.join(REPO, ".build/debug/ferry")
     if ferry == "none":
         ferry = None
