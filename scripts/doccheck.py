@@ -391,7 +391,7 @@ def check_prose(path, routes, tracked, metrics, histograms, levels):
                 problem(f"{rel(path)}:{number}", f"link to {target}, which does not exist")
     for number, line in enumerate(all_lines, 1):
         where = f"{rel(path)}:{number}"
-        for candidate in re.findall(r"`((?:Sources|Plugins|Tests|scripts|examples|k8s|docs|\.ci)/[A-Za-z0-9_./+-]*[A-Za-z0-9_])`", line):
+        for candidate in re.findall(r"`((?:Sources|Plugins|Tests|scripts|examples|k8s|docs|shared|\.ci)/[A-Za-z0-9_./+-]*[A-Za-z0-9_])`", line):
             candidate = candidate.rstrip("/")
             if candidate not in tracked and not any(t.startswith(candidate + "/") for t in tracked) \
                     and not glob.glob(os.path.join(REPO, candidate)):
