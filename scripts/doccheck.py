@@ -17,6 +17,8 @@ with it:
     ```json                  must parse (a document or JSON Lines); `json openapi=Name`
                              is also checked against that schema in docs/openapi.yaml
     ```http                  every `METHOD /path` line must be a route in docs/openapi.yaml
+    ```text output           what the runnable block above prints: doctest.sh compares
+                             (`--match-output`: the lines in order, … for any text)
     ```LANG norun: REASON    not run; the reason is required
 
 A block with anything else in its fence fails. Beyond the fences:
@@ -338,6 +340,8 @@ def check_fences(path, ferry, spec, routes, scratch):
                     continue
                 for value in values:
                     check_schema(value, {"$ref": "#/components/schemas/" + name}, spec, where)
+        elif words == ["text", "output"]:
+            counts["validated"] += 1
         elif words == ["http"]:
             counts["validated"] += 1
             for request in re.findall(r"^(GET|POST|PUT|DELETE|PATCH) (\S+)", body, re.M):
@@ -345,7 +349,7 @@ def check_fences(path, ferry, spec, routes, scratch):
                     problem(where, f"{request[0]} {request[1]} is not a route in docs/openapi.yaml")
         else:
             problem(where, f"code block fence '```{info}' says neither how it is checked nor why it cannot run "
-                           "(```sh doctest, ```yaml pipeline, ```yaml daemon, ```yaml config=PLUGIN, ```json, ```http, or ```LANG norun: REASON)")
+                           "(```sh doctest, ```text output, ```yaml pipeline, ```yaml daemon, ```yaml config=PLUGIN, ```json, ```http, or ```LANG norun: REASON)")
         if words and words[0] in ("sh", "bash", "console"):
             check_curls(body, where, routes)
     return counts
@@ -555,12 +559,32 @@ def self_test():
     return 0
 
 
+def match_output(expected_path, actual_path):
+    """The expected lines appear in the actual output in order; … matches any text."""
+    actual = [line.rstrip() for line in open(actual_path, encoding="utf-8", errors="replace").read().split("\n")]
+    expected = [line.rstrip() for line in open(expected_path, encoding="utf-8").read().split("\n") if line.strip()]
+    position = 0
+    for line in expected:
+        pattern = re.compile("^" + ".*".join(re.escape(part) for part in line.split("…")) + "$")
+        while position < len(actual) and not pattern.match(actual[position]):
+            position += 1
+        if position == len(actual):
+            print(f"the page shows this line, which the block did not print (in this order):\n  {line}")
+            return 1
+        position += 1
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--ferry", help="the ferry binary for validation (default .build/debug/ferry; 'none' skips)")
     parser.add_argument("--self-test", action="store_true", help="prove the checks catch a page with one mistake of each kind")
+    parser.add_argument("--match-output", nargs=2, metavar=("EXPECTED", "ACTUAL"),
+                        help="the lines of EXPECTED appear in ACTUAL in order (… matches any text)")
     parser.add_argument("files", nargs="*")
     args = parser.parse_args()
+    if args.match_output:
+        return match_output(*args.match_output)
     if args.self_test:
         return self_test()
     ferry = args.ferry or os.path.join(REPO, ".build/debug/ferry")

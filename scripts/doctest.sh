@@ -14,7 +14,10 @@
 # ```sh doctest from-root for a block written to be typed at the repository
 # root (README's): it then runs in a copy of the root — every top-level entry a
 # symlink, except examples/, which is copied, so that what the block writes
-# there stays out of the tree. ```sh doctest session=NAME blocks share one
+# there stays out of the tree. A ```text output block right after a runnable
+# block shows the reader what it prints: its lines must appear in that output, in
+# order, with … standing for any text (times, rates, paths).
+# ```sh doctest session=NAME blocks share one
 # working directory, in the order they appear (a tutorial's steps build on each
 # other); it is removed at the end. Every other block must say in its fence how it
 # is checked or why it cannot run (scripts/doccheck.py). Each runnable block runs
@@ -76,14 +79,22 @@ extract() {
                     printf "%04d\t%s:%d\t%s\n", n, FILENAME, FNR, where
                     blockfile = FILENAME; blockline = FNR
                     printf "" > file
+                } else if ($0 ~ /^```text output[ \t]*$/ && n > 0 && FILENAME == blockfile) {
+                    # What the runnable block above prints, shown to the reader: checked.
+                    infence = 1; runnable = 2; fence = 3
+                    expected = sprintf("%s/block-%04d.expected", outdir, n)
+                    printf "" > expected
                 } else if (match($0, /^```+/)) {
                     infence = 1; runnable = 0; fence = RLENGTH
                 }
             } else if ($0 ~ /^```+[ \t]*$/ && match($0, /^`+/) && RLENGTH >= fence) {
-                if (runnable) close(file)
+                if (runnable == 1) close(file)
+                if (runnable == 2) close(expected)
                 infence = 0; runnable = 0
-            } else if (runnable) {
+            } else if (runnable == 1) {
                 print $0 > file
+            } else if (runnable == 2) {
+                print $0 > expected
             }
         }
         function unterminated() { printf "%s:%d: unterminated doctest block\n", blockfile, blockline > "/dev/stderr"; bad = 1 }
@@ -147,14 +158,18 @@ run_block() {
             kill -KILL -- "-$pid" 2>/dev/null || true
         fi
     fi
-    local verdict=""
+    local verdict="" expected="${script%.sh}.expected"
     if ((timed_out)); then
         verdict="timed out after ${TIMEOUT}s"
     elif ((rc != 0)); then
         verdict="exit $rc"
     elif ((leftover)); then
         verdict="left processes running (stop what you start in the background)"
+    elif [ -f "$expected" ] && ! python3 "$REPO_ROOT/scripts/doccheck.py" --match-output "$expected" "$out" >"$out.diff" 2>&1; then
+        verdict="its output is not the output the page shows below it"
+        cat "$out.diff" >>"$out"
     fi
+    rm -f "$out.diff"
     if [ -n "$verdict" ]; then
         printf 'FAIL  %s: %s\n' "$location" "$verdict"
         printf -- '----- output of %s -----\n' "$location"
@@ -211,6 +226,19 @@ echo kept > step1.txt
 ```sh doctest session=pair
 grep -q kept step1.txt
 ```
+```sh doctest
+printf 'took 0.42s\nread 3, written 3\n'
+```
+```text output
+took …s
+read 3, written 3
+```
+```sh doctest
+echo 'read 3, written 2'
+```
+```text output
+read 3, written 3
+```
 EOF
     # The blocks need no real ferry: the self-test works before the first build.
     output="$(FERRY_DOCTEST_NO_CHECK=1 FERRY_DOCTEST_NO_BUILD=1 FERRY_DOCTEST_TIMEOUT=60 FERRY_DOCTEST_FERRY=/bin/true "$SELF" "$dir/selftest.md" 2>&1)" || rc=$?
@@ -227,7 +255,9 @@ EOF
     grep -q "selftest.md:22\$" <<<"$output" && problems+=("a block inside another fence (line 22) was run")
     grep -q "^ok    $dir/selftest.md:26\$" <<<"$output" || problems+=("a from-root block (line 26) did not run in a copy of the repository root")
     grep -q "^ok    $dir/selftest.md:32\$" <<<"$output" || problems+=("the second block of a session (line 32) did not see the first one's file")
-    grep -q "^doctest: 4 passed, 4 failed\$" <<<"$output" || problems+=("the summary does not say 4 passed, 4 failed")
+    grep -q "^ok    $dir/selftest.md:35\$" <<<"$output" || problems+=("a block whose output matches the page (line 35) was not reported ok")
+    grep -q "^FAIL  $dir/selftest.md:42: its output is not the output the page shows" <<<"$output" || problems+=("a block whose output differs from the page (line 42) was not caught")
+    grep -q "^doctest: 5 passed, 5 failed\$" <<<"$output" || problems+=("the summary does not say 5 passed, 5 failed")
     if [ "${#problems[@]}" -gt 0 ]; then
         printf '%s\n' "$output" | sed 's/^/  | /' >&2
         for problem in "${problems[@]}"; do log "self-test: $problem"; done
