@@ -13,6 +13,7 @@
 #   PREFIX/lib/pkgconfig/ferry-plugin.pc               cc $(pkg-config --cflags ferry-plugin)
 #   PREFIX/share/ferry/swift/FerryPluginKit/           the Swift SDK as a package a
 #                                                      plugin's Package.swift depends on by path
+#   PREFIX/share/doc/ferry/{writing-a-plugin,plugin-abi}.md  the plugin author's guide and contract
 #   PREFIX/share/ferry/install-manifest                every file above, for uninstall
 #
 # Install builds the release (`swift build -c release`, host and each plugin
@@ -62,7 +63,7 @@ uninstall() {
     done <"$manifest"
     rm -f -- "$manifest"
     # Only folders Ferry owns, and only once empty; bin, lib, include, share stay.
-    find "$root/share/ferry" "$root/lib/ferry" "$root/include/ferry" -depth -type d -empty -delete 2>/dev/null || true
+    find "$root/share/ferry" "$root/share/doc/ferry" "$root/lib/ferry" "$root/include/ferry" -depth -type d -empty -delete 2>/dev/null || true
     log "removed $count files from $prefix"
 }
 
@@ -87,9 +88,9 @@ case "$configuration" in
     *) die "FERRY_INSTALL_CONFIGURATION must be release or debug (got '$configuration')" ;;
 esac
 if [ "${FERRY_INSTALL_NO_BUILD:-0}" != 1 ]; then
+    # One build of every product (ferry and each plugin): one plan, one wait for .build's lock.
     log "swift build -c $configuration (ferry and ${#plugins[@]} plugins)"
-    swift build -c "$configuration" --product ferry
-    for plugin in "${plugins[@]}"; do swift build -c "$configuration" --product "$plugin"; done
+    swift build -c "$configuration"
 fi
 bin="$(swift build -c "$configuration" --show-bin-path)"
 [ -x "$bin/ferry" ] || die "$bin/ferry: not built"
@@ -104,6 +105,7 @@ put() { # put MODE SOURCE RELATIVE-DESTINATION
 put 0755 "$bin/ferry" bin/ferry
 for plugin in "${plugins[@]}"; do put 0755 "$bin/lib$plugin.so" "lib/ferry/plugins/lib$plugin.so"; done
 put 0644 Sources/CFerryPlugin/include/ferry_plugin.h include/ferry/ferry_plugin.h
+for doc in writing-a-plugin.md plugin-abi.md; do put 0644 "docs/$doc" "share/doc/ferry/$doc"; done
 
 version="$(sed -n 's/^#define FERRY_ABI_MAJOR \([0-9]*\).*/\1/p' Sources/CFerryPlugin/include/ferry_plugin.h).$(sed -n 's/^#define FERRY_ABI_MINOR \([0-9]*\).*/\1/p' Sources/CFerryPlugin/include/ferry_plugin.h)"
 [ "$version" != "." ] || die "cannot read FERRY_ABI_MAJOR/MINOR from ferry_plugin.h"
@@ -159,4 +161,4 @@ manifest="$(mktemp)"
 trap 'rm -f "$pc" "$sdk_manifest" "$manifest"' EXIT
 printf '%s\n' "${installed[@]}" "$manifest_rel" >"$manifest"
 install -D -m 0644 "$manifest" "$root/$manifest_rel"
-log "installed ${#installed[@]} files under ${DESTDIR:+$DESTDIR}$prefix (ferry, ${#plugins[@]} plugins, ferry_plugin.h, ferry-plugin.pc, the Swift SDK)"
+log "installed ${#installed[@]} files under ${DESTDIR:+$DESTDIR}$prefix (ferry, ${#plugins[@]} plugins, ferry_plugin.h, ferry-plugin.pc, the Swift SDK, the plugin docs)"

@@ -100,7 +100,7 @@ extension PluginTemplate {
                 PluginManifest(
                     name: "{{name}}", version: "0.1.0", description: "Emits numbered greeting records (a starting point)",
                     options: [.integer("count", default: 10, minimum: 0, "How many records to emit")],
-                    capabilities: [.estimate],
+                    capabilities: [.estimate, .resumable],
                     source: {{Camel}}Source.self)
             }
         }
@@ -208,8 +208,10 @@ extension PluginTemplate {
         enum {{Camel}}Plugin {
             static var manifest: PluginManifest {
                 PluginManifest(
-                    name: "{{name}}", version: "0.1.0", description: "Appends records to a JSON Lines file (a starting point)",
-                    options: [.string("path", required: true, "The file to append to")],
+                    name: "{{name}}", version: "0.1.0", description: "Writes records to a JSON Lines file (a starting point)",
+                    options: [.string("path", required: true, "The file to write")],
+                    // One instance, batches in order: lines stay in source order, and mode full truncates once.
+                    capabilities: [.orderedSink],
                     sink: {{Camel}}Sink.self)
             }
         }
