@@ -62,9 +62,24 @@ for problem in problems:
 print(f"monitoring: {count} rules, {targets} dashboard queries, {len(problems)} problems", file=sys.stderr)
 sys.exit(1 if problems else 0)
 PYEOF
-if command -v promtool >/dev/null 2>&1; then
-    promtool check rules k8s/monitoring/ferry-alerts.yaml
-    (cd k8s/monitoring && promtool test rules ferry-alerts.test.yaml)
+# promtool: the one on PATH, else the binary out of Debian's prometheus package,
+# unpacked (not installed: no server is set up or started) into a cache.
+promtool="$(command -v promtool || true)"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/ferry/promtool"
+if [ -z "$promtool" ] && [ -x "$cache/usr/bin/promtool" ]; then
+    promtool="$cache/usr/bin/promtool"
+fi
+if [ -z "$promtool" ] && command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
+    download="$(mktemp -d "${TMPDIR:-/tmp}/ferry-promtool.XXXXXX")"
+    if (cd "$download" && apt-get download prometheus >/dev/null 2>&1) && mkdir -p "$cache" \
+        && dpkg-deb -x "$download"/prometheus_*.deb "$cache" && [ -x "$cache/usr/bin/promtool" ]; then
+        promtool="$cache/usr/bin/promtool"
+    fi
+    rm -rf "$download"
+fi
+if [ -n "$promtool" ]; then
+    "$promtool" check rules k8s/monitoring/ferry-alerts.yaml
+    (cd k8s/monitoring && "$promtool" test rules ferry-alerts.test.yaml)
 else
-    echo "monitoring: promtool not installed (apt-get install prometheus): rule syntax and unit tests not run" >&2
+    echo "monitoring: no promtool (Debian's prometheus package could not be fetched): rule syntax and unit tests not run" >&2
 fi
