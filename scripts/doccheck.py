@@ -17,6 +17,8 @@ with it:
     ```json                  must parse (a document or JSON Lines); `json openapi=Name`
                              is also checked against that schema in docs/openapi.yaml
     ```http                  every `METHOD /path` line must be a route in docs/openapi.yaml
+    ```c compile             a whole C file: compiled (cc -fsyntax-only) against
+                             ferry_plugin.h and libbson
     ```text output           what the runnable block above prints: doctest.sh compares
                              (`--match-output`: the lines in order, … for any text)
     ```LANG norun: REASON    not run; the reason is required
@@ -298,6 +300,19 @@ def check_daemon(ferry, body, where, scratch):
     ferry_validate(ferry, directory, "daemon.yaml", where, env)
 
 
+def check_c(body, where, scratch):
+    directory = tempfile.mkdtemp(dir=scratch)
+    source = os.path.join(directory, "block.c")
+    with open(source, "w") as f:
+        f.write(body)
+    bson = subprocess.run(["pkg-config", "--cflags", "libbson-1.0"], capture_output=True, text=True).stdout.split()
+    result = subprocess.run(["cc", "-std=c11", "-fsyntax-only", "-Wall", "-Werror",
+                             "-I", os.path.join(REPO, "Sources/CFerryPlugin/include"), *bson, source],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        problem(where, "does not compile: " + result.stderr.strip().replace(source, "block").replace("\n", " | ")[:600])
+
+
 def check_fences(path, ferry, spec, routes, scratch):
     counts = {"run": 0, "validated": 0, "norun": 0}
     for line, info, body in blocks(path):
@@ -340,6 +355,9 @@ def check_fences(path, ferry, spec, routes, scratch):
                     continue
                 for value in values:
                     check_schema(value, {"$ref": "#/components/schemas/" + name}, spec, where)
+        elif words == ["c", "compile"]:
+            counts["validated"] += 1
+            check_c(body, where, scratch)
         elif words == ["text", "output"]:
             counts["validated"] += 1
         elif words == ["http"]:
@@ -349,7 +367,7 @@ def check_fences(path, ferry, spec, routes, scratch):
                     problem(where, f"{request[0]} {request[1]} is not a route in docs/openapi.yaml")
         else:
             problem(where, f"code block fence '```{info}' says neither how it is checked nor why it cannot run "
-                           "(```sh doctest, ```text output, ```yaml pipeline, ```yaml daemon, ```yaml config=PLUGIN, ```json, ```http, or ```LANG norun: REASON)")
+                           "(```sh doctest, ```text output, ```c compile, ```yaml pipeline, ```yaml daemon, ```yaml config=PLUGIN, ```json, ```http, or ```LANG norun: REASON)")
         if words and words[0] in ("sh", "bash", "console"):
             check_curls(body, where, routes)
     return counts
