@@ -511,6 +511,17 @@ def check_plugin_pages(ferry, scratch):
             problem(f"docs/plugins/{name}", f"stale: the plugin's descriptor or schema changed; {regenerate}")
 
 
+def check_image_plugin_folder():
+    """Chapter 7's daemon file names the folder the image installs plugins in."""
+    containerfile = open(os.path.join(REPO, "Containerfile"), encoding="utf-8").read()
+    m = re.search(r"FERRY_PLUGIN_PATH=(\S+)", containerfile)
+    if not m:
+        problem("Containerfile", "no ENV FERRY_PLUGIN_PATH=… to check chapter 7 against")
+        return
+    if m.group(1) not in open(os.path.join(REPO, "docs/07-production.md"), encoding="utf-8").read():
+        problem("docs/07-production.md", f"does not name the image's plugin folder {m.group(1)} (Containerfile)")
+
+
 def check_shared_statements():
     for name in ("README.md", "docs/05-distributed-systems.md"):
         text = re.sub(r"\s+", " ", open(os.path.join(REPO, name), encoding="utf-8").read())
@@ -637,6 +648,7 @@ def main():
         check_metric_table(metrics)
         check_shared_statements()
         check_histogram_buckets()
+        check_image_plugin_folder()
     print(f"doccheck: {totals['run']} blocks run by doctest.sh, {totals['validated']} validated, "
           f"{totals['norun']} marked norun, in {len(files)} files", file=sys.stderr)
     for line in problems:
