@@ -45,11 +45,16 @@ final class PostgresSink: SinkPlugin {
         rejectUnknownFields = (try config.string("unknown_fields") ?? "reject") == "reject"
         binary = (try config.string("copy_format") ?? "binary") == "binary"
         var mode: Mode
-        if let name = try config.string("mode") {
+        let chosen = try config.string("mode")
+        if let name = chosen {
             guard let parsed = Mode(rawValue: name) else { throw PluginError.config("postgres: field 'mode': unknown mode '\(name)'") }
             mode = parsed
+        } else if settings.key.isEmpty {
+            // plugin-abi.md §8.1: without a key to upsert by, a full run replaces the table's contents
+            // (appending again would duplicate every row); `mode: insert` appends on purpose.
+            mode = context.mode == .full ? .replace : .insert
         } else {
-            mode = settings.key.isEmpty ? .insert : .upsert
+            mode = .upsert
         }
         if context.mode == .missingOnly { mode = .missingOnly }
         if (mode == .upsert || mode == .missingOnly) && settings.key.isEmpty {
@@ -58,6 +63,9 @@ final class PostgresSink: SinkPlugin {
         self.mode = mode
         if mode == .replace {
             guard context.shardCount == 1 else {
+                if chosen == nil {
+                    throw PluginError.config("postgres: a full run without 'key' replaces the table, which shards cannot do (each would empty it); set 'key' to upsert, or mode: insert to append")
+                }
                 throw PluginError.config("postgres: mode 'replace' cannot run in shards (each shard would empty the table); use upsert")
             }
             let key = "\(context.pipelineName)|\(settings.dsn.hashValue)|\(target)"
