@@ -19,6 +19,10 @@ public struct ConformanceOptions: Sendable {
     public var openCloseCycles = 1000
     /// More resident memory than this after the cycles counts as a leak.
     public var maxResidentGrowth = 8 << 20
+    /// A plugin that cannot open with its config (given, else `{}`) fails the
+    /// checks that need an instance, unless this says the config error is
+    /// expected (a connector with no server to reach): then they are skipped.
+    public var expectConfigError = false
 
     public init() {}
 
@@ -317,7 +321,13 @@ public struct ConformanceSuite: Sendable {
         if counted > UInt64(input.count) {
             throw Failure("write reported \(counted) records (inserted+updated+unchanged+rejected) for a batch of \(input.count)")
         }
-        return .pass("\(input.count) records written and committed")
+        // What the plugin itself said in ferry_result, not the batch size.
+        var counts = "\(input.count) records sent: \(result.inserted) inserted, \(result.updated) updated, "
+            + "\(result.unchanged) unchanged, \(result.rejects.count) rejected"
+        let unreported = UInt64(input.count) - counted
+        if unreported > 0 { counts += ", \(unreported) not reported (the host counts them as written)" }
+        if let first = result.rejects.first { counts += "; e.g. record \(first.index): \(first.reason)" }
+        return .pass(counts + "; committed")
     }
 
     static func sinkRoundTrip(_ context: Context) throws -> Outcome {
@@ -331,16 +341,38 @@ public struct ConformanceSuite: Sendable {
         try sink.commit()
         sink.close()
         if !result.rejects.isEmpty { throw Failure("the sink rejected \(result.rejects.count) of the sample records: \(result.rejects[0].reason)") }
-        let source = try harness.open(.source, config: context.options.config(.source), mode: .full, batchSize: context.options.batchSize)
-        defer { source.close() }
-        let (batches, _) = try source.readAll(maxBatches: 10_000)
+        let batches = try {
+            let source = try harness.open(.source, config: context.options.config(.source), mode: .full, batchSize: context.options.batchSize)
+            defer { source.close() }
+            return try source.readAll(maxBatches: 10_000).batches
+        }()
         let read = batches.flatMap(\.records).map { $0.bytes.withUnsafeBytes { DocumentView($0).decode() } }
         for record in input {
             let written = record.bytes.withUnsafeBytes { DocumentView($0).decode() }
             let found = read.contains { candidate in written.fields.allSatisfy { sameValue(candidate[$0.key], $0.value) } }
             if !found { throw Failure("written record not read back with equal fields: \(record)") }
         }
-        return .pass("\(input.count) records written, read back among \(read.count)")
+        let replaced = try fullRunReplaces(harness, context)
+        return .pass("\(input.count) records written, read back among \(read.count); \(replaced)")
+    }
+
+    /// plugin-abi.md §8: a sink without keys opened in `mode: full` replaces
+    /// the target's contents, so a second full run that writes one record
+    /// leaves one. A keyed sink (upsert) re-writes by key instead: not checked.
+    static func fullRunReplaces(_ harness: PluginHarness, _ context: Context) throws -> String {
+        if harness.plugin.capabilities.contains(.upsert) { return "mode full not checked (an upsert sink writes by key)" }
+        guard let first = context.options.input.first else { return "no record to check mode full with" }
+        let sink = try harness.open(.sink, config: context.options.config(.sink), mode: .full, batchSize: context.options.batchSize)
+        _ = try sink.write([first])
+        try sink.commit()
+        sink.close()
+        let source = try harness.open(.source, config: context.options.config(.source), mode: .full, batchSize: context.options.batchSize)
+        defer { source.close() }
+        let count = try source.readAll(maxBatches: 10_000).batches.reduce(0) { $0 + $1.records.count }
+        if count != 1 {
+            throw Failure("a second run in mode full wrote 1 record, then \(count) read back: in mode full a sink must replace the target's contents")
+        }
+        return "a second full run of 1 record left 1"
     }
 
     static func transformOutput(_ context: Context) throws -> Outcome {
@@ -376,7 +408,7 @@ public struct ConformanceSuite: Sendable {
         let instance: PluginHarness.Instance
         switch opened.value! {
         case .success(let value): instance = value
-        case .failure(let error as PluginCallError): return .skip("\(PluginHarness.stageName(kind)) did not open: \(error.message)")
+        case .failure(let error as PluginCallError): throw openFailure(error, kind, context)
         case .failure(let error): throw error
         }
         let used = Locked<(any Error)?>(nil)
@@ -402,8 +434,20 @@ public struct ConformanceSuite: Sendable {
         let harness = try context.harness()
         // Quiet: 1000 cycles would flood the crash trace.
         harness.onCall = nil
-        let kind = kinds(of: harness.plugin).first { (try? harness.open($0, config: context.options.config($0)))?.close() != nil }
-        guard let kind else { return .skip("no kind opens with the given config") }
+        var refusal: (PluginKinds, PluginCallError)?
+        var opened: PluginKinds?
+        for kind in kinds(of: harness.plugin) where opened == nil {
+            do throws(PluginCallError) {
+                try harness.open(kind, config: context.options.config(kind)).close()
+                opened = kind
+            } catch {
+                if refusal == nil { refusal = (kind, error) }
+            }
+        }
+        guard let kind = opened else {
+            guard let (kind, error) = refusal else { return .skip("no kind to open") }
+            throw openFailure(error, kind, context)
+        }
         let config = context.options.config(kind)
         func cycle(_ count: Int) throws {
             for _ in 0..<count { try harness.open(kind, config: config).close() }
@@ -435,17 +479,8 @@ public struct ConformanceSuite: Sendable {
         case (.document(let a), .document(let b)):
             return a.fields.count == b.fields.count && b.fields.allSatisfy { sameValue(a[$0.key], $0.value) }
         default:
-            guard let x = number(read), let y = number(written) else { return false }
+            guard let x = read.numberAsDouble, let y = written.numberAsDouble else { return false }
             return x == y
-        }
-    }
-
-    static func number(_ value: BSONValue) -> Double? {
-        switch value {
-        case .int32(let v): Double(v)
-        case .int64(let v): Double(v)
-        case .double(let v): v
-        default: nil
         }
     }
 
@@ -456,11 +491,24 @@ public struct ConformanceSuite: Sendable {
         do {
             return try harness.open(kind, config: context.options.config(kind), mode: mode, batchSize: context.options.batchSize)
         } catch {
-            if context.options.given(kind) == nil {
-                throw SkipSignal(reason: "the \(PluginHarness.stageName(kind)) needs a config (\(error.message)): pass --config")
-            }
-            throw error
+            throw openFailure(error, kind, context)
         }
+    }
+
+    /// A plugin that cannot open with its config tested nothing: that is a
+    /// failure, not a skip, unless a config error was announced as expected.
+    static func openFailure(_ error: PluginCallError, _ kind: PluginKinds, _ context: Context) -> any Error {
+        let role = PluginHarness.stageName(kind)
+        let config = context.options.given(kind) == nil ? "{}" : "the given config"
+        if context.options.expectConfigError && error.status == FERRY_ERR_CONFIG {
+            return SkipSignal(reason: "the \(role) did not open with \(config), as expected (\(error.message))")
+        }
+        if context.options.given(kind) == nil {
+            return Failure("the \(role) did not open with {} (\(error.statusName): \(error.message)): "
+                + "pass --config, or --expect-config-error if it cannot open here")
+        }
+        return Failure("the \(role) did not open with the given config (\(error.statusName): \(error.message))"
+            + (error.status == FERRY_ERR_CONFIG ? "; pass --expect-config-error if that is expected" : ""))
     }
 
     /// Runs `body` on a new thread and waits for it.

@@ -16,8 +16,11 @@ public final class PluginHarness: @unchecked Sendable {
     /// can be pinned on the last one.
     public var onCall: (@Sendable (String) -> Void)?
 
-    public init(path: String) throws(PluginLoadError) {
-        plugin = try PluginLoader.load(path: path, checkPermissions: false)
+    /// Loads the file after the same trust checks as `ferry run`
+    /// (`PluginFileTrust`, relaxed only by `FERRY_PLUGIN_TRUST=insecure-dev`):
+    /// a plugin the host would refuse must not pass its tests.
+    public init(path: String, trust: PluginFileTrust.Mode = PluginFileTrust.mode()) throws(PluginLoadError) {
+        plugin = try PluginLoader.load(path: path, trust: trust)
         logger = Logger(label: "ferry.plugin-test") { _ in SwiftLogNoOpLogHandler() }
     }
 

@@ -14,8 +14,10 @@ struct PluginTestCommand: ParsableCommand {
         discussion: """
             Each check runs in its own child process: a crash is reported with its signal and the last ABI call, \
             a hang is killed after --timeout. --config gives the config to open the plugin with: a YAML or JSON \
-            mapping used for every role, or one with `source:`, `transform:` and/or `sink:` keys. Checks that \
-            need a config the plugin refuses to open without are skipped (say so with --config). \
+            mapping used for every role, or one with `source:`, `transform:` and/or `sink:` keys (a role without \
+            one gets `{}`, as the host passes). A plugin that does not open with that config fails the checks \
+            that need an instance; with --expect-config-error a config error there is expected and those checks \
+            are skipped. The plugin file must pass the same ownership and permission checks as in `ferry run`. \
             Exits 0 when no check failed, 1 when one did, 2 when the arguments or files are invalid.
             """)
 
@@ -36,6 +38,9 @@ struct PluginTestCommand: ParsableCommand {
 
     @Option(help: "Seconds a check may take before it counts as hung.")
     var timeout: Int = 120
+
+    @Flag(help: "The plugin cannot open with this config here (e.g. no server to reach): skip, not fail, the checks that need an instance.")
+    var expectConfigError = false
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -101,6 +106,7 @@ struct PluginTestCommand: ParsableCommand {
         var options = ConformanceOptions()
         options.sampleBatches = sample
         options.mode = SyncMode(name: mode) ?? .incremental
+        options.expectConfigError = expectConfigError
         if let config {
             let text: String
             do {
@@ -191,6 +197,7 @@ struct PluginTestCommand: ParsableCommand {
         var arguments = ["plugin", "test", path, "--run-check", check.id, "--trace-file", traceFile, "--sample", "\(sample)", "--mode", mode]
         if let config { arguments += ["--config", config] }
         if let input { arguments += ["--input", input] }
+        if expectConfigError { arguments.append("--expect-config-error") }
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
