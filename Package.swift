@@ -113,7 +113,7 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         .target(
-            name: "FileConnector", dependencies: ["FerryPluginKit"], path: "Plugins/File", exclude: ["README.md"],
+            name: "FileConnector", dependencies: ["FerryPluginKit", "CLibBSON"], path: "Plugins/File", exclude: ["README.md"],
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings()),
         .target(
             name: "GenerateSource", dependencies: ["FerryPluginKit"], path: "Plugins/Generate",

@@ -12,7 +12,7 @@ final class FileSink: SinkPlugin {
     let createDirectories: Bool
     let truncate: Bool
     var fd: Int32 = -1
-    let buffer = ByteBuffer(capacity: 64 * 1024)
+    let buffer = BSONBuffer(capacity: 64 * 1024)
     let writer = JSONLineWriter()
 
     init(config: PluginConfig, context: PluginContext) throws {
@@ -49,11 +49,10 @@ final class FileSink: SinkPlugin {
         try openIfNeeded()
         buffer.removeAll()
         for (index, document) in batch.enumerated() {
-            guard let line = writer.render(document) else {
+            guard writer.render(document, into: buffer) else {
                 result.rejects.reject(index, "file: record is not valid BSON")
                 continue
             }
-            buffer.append(line)
             buffer.append(byte: 0x0A)
             result.inserted += 1
         }

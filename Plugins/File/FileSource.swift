@@ -14,6 +14,8 @@ final class FileSource: SourcePlugin {
     let shardIndex: Int
     let shardCount: Int
     let csv: CSVParser?
+    /// The fast path for JSON Lines; libbson parses what it does not take.
+    let parser = JSONLineParser()
     let context: PluginContext
     let fd: Int32
     let inode: UInt64
@@ -181,6 +183,10 @@ final class FileSource: SourcePlugin {
             if shardCount > 1 && Int(lineNumber % Int64(shardCount)) != shardIndex { continue }
             switch format {
             case .jsonl:
+                if lineBytes.withUnsafeBytes({ parser.parse($0) }) {
+                    batch.append(encoded: parser.output.bytes)
+                    continue
+                }
                 do {
                     let bytes = try lineBytes.withUnsafeBytes { try ExtendedJSON.parse(utf8: $0) }
                     bytes.withUnsafeBytes { batch.append(encoded: $0) }
