@@ -72,7 +72,7 @@ run_blocks() {
 guide="$prefix/share/doc/ferry/writing-a-plugin.md"
 [ -f "$guide" ] || fail "the guide is not installed at $guide"
 mkdir -m 0755 guide && cd guide
-blocks "$guide" '^```c$' | awk '/^\/\* stamp.c:/ { found = 1 } found' >stamp.c
+blocks "$guide" '^```c( compile)?$' | awk '/^\/\* stamp.c:/ { found = 1 } found' >stamp.c
 grep -q 'ferry_plugin_entry' stamp.c || fail "no stamp.c in the guide's C blocks"
 run_blocks "$guide" "libstamp.so"
 [ "$(wc -l <stamped.jsonl)" -eq 100 ] || fail "the stamp pipeline wrote $(wc -l <stamped.jsonl) records, not 100"
