@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "ferry_host.h"
@@ -49,21 +50,28 @@ long ferry_host_stderr_capture_end(int fd, int saved, char *out, long capacity) 
 #include <string.h>
 
 static __thread const char *current_plugin;
+static __thread const char *current_fields;
 static __thread int current_call = -1;
+// Where a run in a child process reports a crash to the daemon (-1: nowhere).
+static int crash_fd = -1;
 
 static const char *const call_names[] = {
     "open()", "read()", "release()", "transform()", "write()", "preview()", "commit()", "close()", "check()", "estimate()",
 };
 
-void ferry_host_call_begin(const char *plugin, int call) {
+void ferry_host_call_begin(const char *plugin, const char *fields, int call) {
     current_plugin = plugin;
+    current_fields = fields;
     current_call = call;
 }
 
 void ferry_host_call_end(void) {
     current_plugin = NULL;
+    current_fields = NULL;
     current_call = -1;
 }
+
+void ferry_host_set_crash_fd(int fd) { crash_fd = fd; }
 
 static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 static struct sigaction previous_actions[sizeof crash_signals / sizeof crash_signals[0]];
@@ -79,20 +87,53 @@ static const char *signal_name(int sig) {
     }
 }
 
-static void write_all(const char *text) {
+static void write_to(int fd, const char *text) {
     size_t length = strlen(text);
     while (length > 0) {
-        ssize_t n = write(2, text, length);
+        ssize_t n = write(fd, text, length);
         if (n <= 0) return;
         text += n;
         length -= (size_t)n;
     }
 }
 
+static void write_all(const char *text) { write_to(2, text); }
+
+// The crash as one protocol line for the daemon (docs/run-protocol.md). It
+// starts with a newline: another thread may have been halfway through a line.
+static void report_crash(int sig, const char *fields, int call) {
+    char number[12];
+    int length = 0;
+    char digits[12];
+    int value = sig;
+    do {
+        digits[length++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value > 0 && length < 11);
+    for (int i = 0; i < length; i++) number[i] = digits[length - 1 - i];
+    number[length] = 0;
+    write_to(crash_fd, "\n{\"v\":1,\"type\":\"crash\",\"signal\":");
+    write_to(crash_fd, number);
+    write_to(crash_fd, ",\"signalName\":\"");
+    write_to(crash_fd, signal_name(sig));
+    write_to(crash_fd, "\"");
+    if (fields) {
+        write_to(crash_fd, ",");
+        write_to(crash_fd, fields);
+    }
+    if (call >= 0 && call < (int)(sizeof call_names / sizeof call_names[0])) {
+        write_to(crash_fd, ",\"call\":\"");
+        write_to(crash_fd, call_names[call]);
+        write_to(crash_fd, "\"");
+    }
+    write_to(crash_fd, "}\n");
+}
+
 static void crash_handler(int sig, siginfo_t *info, void *context) {
     (void)context;
     const char *plugin = current_plugin;
     int call = current_call;
+    if (crash_fd >= 0) report_crash(sig, current_fields, call);
     if (plugin) {
         write_all("\nferry: ");
         write_all(plugin);
@@ -125,3 +166,20 @@ void ferry_host_install_crash_report(void) {
         sigaction(crash_signals[i], &action, &previous_actions[i]);
     }
 }
+
+// ---------------------------------------------------------------------------
+// A run in a child process dies with its daemon: the kernel sends `sig` when
+// the parent goes. If the parent already went before this call (the child is
+// then someone else's), return -1 so the child stops at once.
+
+#include <sys/prctl.h>
+
+int ferry_host_die_with_parent(int sig, int expected_parent) {
+    if (prctl(PR_SET_PDEATHSIG, sig) != 0) return -1;
+    return getppid() == expected_parent ? 0 : -1;
+}
+
+// Both ends close-on-exec from the start: a pipe made for one run's child must
+// not leak into another child spawned at the same moment (its reader would
+// then wait for that other child to exit before it saw end of file).
+int ferry_host_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

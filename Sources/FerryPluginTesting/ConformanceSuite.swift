@@ -228,7 +228,7 @@ public struct ConformanceSuite: Sendable {
 
     static func closeAfterFailedOpen(_ context: Context) throws -> Outcome {
         let harness = try context.harness()
-        // PluginInstance calls close on whatever a failed open left behind.
+        // HostedInstance calls close on whatever a failed open left behind.
         for kind in kinds(of: harness.plugin) {
             for _ in 0..<50 {
                 if let instance = try? harness.open(kind, config: "[]") { instance.close() }

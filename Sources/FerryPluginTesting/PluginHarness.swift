@@ -33,7 +33,7 @@ public final class PluginHarness: @unchecked Sendable {
         let options = InstanceOptions(
             kind: kind, stage: Self.stageName(kind), configJSON: config, resumeState: resume, mode: mode,
             batchSize: batchSize, shardIndex: shardIndex, shardCount: shardCount, pipelineName: "plugin-test")
-        let instance = try FerryCore.PluginInstance(plugin: plugin, options: options, cancel: cancel, logger: logger)
+        let instance = try HostedInstance(plugin: plugin, options: options, cancel: cancel, logger: logger)
         return Instance(instance: instance, harness: self)
     }
 
@@ -43,10 +43,10 @@ public final class PluginHarness: @unchecked Sendable {
 
     /// One open instance. Like the host, it calls the plugin from one thread at a time.
     public final class Instance: @unchecked Sendable {
-        public let instance: FerryCore.PluginInstance
+        public let instance: HostedInstance
         let harness: PluginHarness
 
-        init(instance: FerryCore.PluginInstance, harness: PluginHarness) {
+        init(instance: HostedInstance, harness: PluginHarness) {
             self.instance = instance
             self.harness = harness
         }

@@ -20,7 +20,12 @@ public struct PostgresDSN: Sendable, CustomStringConvertible {
     /// Shown in pg_stat_activity, so an operator can tell Ferry's sessions apart.
     public var applicationName = "ferry"
 
+    /// The setting as written: what a run in a child process is handed (in its
+    /// environment, never on its command line, where `ps` would show a password).
+    public private(set) var setting = ""
+
     public init(parsing text: String) throws {
+        setting = text
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.hasPrefix("postgresql://") || trimmed.hasPrefix("postgres://") {
             try parseURI(trimmed)

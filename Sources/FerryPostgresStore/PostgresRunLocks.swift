@@ -16,7 +16,7 @@ import PostgresNIO
 ///   (pipeline, tick time); the others find the row and skip. Tick times are
 ///   computed from the schedule, not the clock, so every replica names a tick
 ///   the same way.
-public final class PostgresRunLocks: @unchecked Sendable {
+public final class PostgresRunLocks: RunLocks, @unchecked Sendable {
     /// First key of every two-key advisory lock Ferry takes, so ours do not
     /// collide with an application's single-key locks on the same database.
     public static let lockSpace: Int32 = 0x4645  // "FE"
@@ -40,7 +40,7 @@ public final class PostgresRunLocks: @unchecked Sendable {
     }
 
     /// A held run lock; `release` unlocks it (closing the connection would too).
-    public final class Lease: @unchecked Sendable {
+    public final class Lease: RunLock, @unchecked Sendable {
         let session: PostgresSession
         let pipeline: String
         private let released = Locked(false)
@@ -60,7 +60,7 @@ public final class PostgresRunLocks: @unchecked Sendable {
     }
 
     /// Takes the pipeline's run lock, or returns nil when another process holds it.
-    public func acquire(pipeline: String) throws -> Lease? {
+    public func acquire(pipeline: String) throws -> (any RunLock)? {
         // Its own connection: a session lock lives as long as the connection.
         let lockSession = PostgresSession(dsn: dsn)
         let rows = try lockSession.query(

@@ -126,3 +126,11 @@ public enum StateStores {
         }
     }
 }
+
+extension RunLauncher {
+    /// Checkpoints in PostgreSQL when `stateStore` is a DSN, else in files
+    /// (see `StateStores.make`): the one place a run's store is chosen.
+    public init(stateDirectory: String?, stateStore setting: String?) {
+        self.init(stateDirectory: stateDirectory) { directory in try StateStores.make(setting: setting, directory: directory) }
+    }
+}

@@ -16,8 +16,12 @@ public struct FerryDaemon: Sendable {
     public let plans: [String: PipelinePlan]
     /// Each scheduled pipeline's schedule: the daemon file's, else the pipeline file's own `schedule:` (UTC).
     public let schedules: [String: CronSchedule]
+    /// Each pipeline's limits on its child run (`max_memory_mb`, `stall_timeout_seconds`).
+    public var limits: [String: RunLimits] = [:]
     let token: String?
     let catalogFailures: Int
+    /// The plugin folders the pipelines were resolved from; a child run gets the same.
+    var pluginDirectories: [String] = []
     /// What plugin files printed while loading (`PluginCatalog.loadWarnings`), logged at start.
     var loadWarnings: [String] = []
 
@@ -61,11 +65,29 @@ public struct FerryDaemon: Sendable {
         guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
         var daemon = FerryDaemon(config: config, plans: plans, schedules: schedules, token: token, catalogFailures: catalog.failures.count)
         daemon.loadWarnings = catalog.loadWarnings
+        daemon.pluginDirectories = directories
         return daemon
     }
 
+    /// How a child run is started: this same binary (never a shell, never a
+    /// lookup on PATH), with the daemon's plugin folders, state directory and
+    /// log level; the state store setting goes in the environment, where `ps`
+    /// does not show a password.
+    func childCommand(logLevel: Logger.Level) -> ChildProcessRun.Command? {
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        var arguments = ["--output", "json", "--no-progress", "--protocol-fd", "\(ChildRunProcess.protocolFD)", "--log-level", logLevel.rawValue]
+        for directory in pluginDirectories { arguments += ["--plugins", directory] }
+        if let directory = config.stateDirectory { arguments += ["--state-dir", directory] }
+        var environment = ProcessInfo.processInfo.environment
+        environment[ChildRunProcess.parentVariable] = "\(getpid())"
+        environment["FERRY_STATE_STORE"] = config.stateStore?.setting
+        // A crash is reported by the daemon; a backtrace of the child would only slow its exit.
+        if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
+        return ChildProcessRun.Command(executable: executable, arguments: arguments, environment: environment)
+    }
+
     /// Runs until SIGTERM or SIGINT; returns after a graceful shutdown.
-    public func run(logger: Logger) async throws {
+    public func run(logger: Logger, isolation: RunIsolation = .process) async throws {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         // Runs last minutes to hours, not the request latencies the default buckets are for.
@@ -77,10 +99,14 @@ public struct FerryDaemon: Sendable {
         for warning in loadWarnings { logger.warning("\(warning)") }
         plans.keys.forEach(metrics.register(pipeline:))
 
-        let locks = config.stateStore.map { PostgresRunLocks(dsn: $0, replica: config.replicaID) }
+        let locks: (any RunLocks)? = config.stateStore.map { PostgresRunLocks(dsn: $0, replica: config.replicaID) }
+        let command = isolation == .process ? childCommand(logLevel: logger.logLevel) : nil
+        if isolation == .process && command == nil {
+            logger.warning("cannot find this executable (/proc/self/exe): runs go on threads of the daemon, without isolation")
+        }
         let runs = RunRegistry(
-            pipelines: plans, stateDirectory: config.stateDirectory, stateStore: config.stateStore.map(PostgresStateStore.init(dsn:)),
-            locks: locks,
+            pipelines: plans, launcher: RunLauncher(stateDirectory: config.stateDirectory, stateStore: config.stateStore?.setting),
+            locks: locks, isolation: isolation, childCommand: command, limits: limits, gracePeriod: config.gracePeriodSeconds,
             history: config.runHistory, logger: logger, metrics: metrics)
         let heartbeat = Heartbeat()
         let scheduler = Scheduler(schedules: schedules.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, registry: runs, locks: locks, metrics: metrics, heartbeat: heartbeat, logger: logger)
@@ -121,7 +147,7 @@ public struct FerryDaemon: Sendable {
             metadata: [
                 "pipelines": "\(plans.keys.sorted().joined(separator: ","))", "scheduled": "\(schedules.count)", "config": "\(config.file)",
                 "state": "\(config.stateStore?.description ?? config.stateDirectory ?? "files beside each pipeline")",
-                "replica": "\(config.replicaID)",
+                "replica": "\(config.replicaID)", "isolation": "\(runs.isolation.rawValue)",
             ])
         // Shutdown runs in reverse: drainer first, then the scheduler, then HTTP.
         let group = ServiceGroup(

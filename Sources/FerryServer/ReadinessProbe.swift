@@ -64,12 +64,12 @@ struct ReadinessProbe: Sendable {
         let sinkOptions = options(plan.sink, kind: .sink)
         let logger = self.logger
         let source = within("source '\(plan.source.plugin.name)'") {
-            let instance = try PluginInstance(
+            let instance = try HostedInstance(
                 plugin: plan.source.plugin, options: sourceOptions, cancel: CancelFlag(), logger: logger)
             instance.close()
         }
         let sink = within("sink '\(plan.sink.plugin.name)'") {
-            let instance = try PluginInstance(
+            let instance = try HostedInstance(
                 plugin: plan.sink.plugin, options: sinkOptions, cancel: CancelFlag(), logger: logger)
             defer { instance.close() }
             try instance.healthCheck()
@@ -79,7 +79,7 @@ struct ReadinessProbe: Sendable {
         if let stage = plan.deadLetterSink {
             let deadLetterOptions = options(stage, kind: .sink)
             deadLetterSink = within("dead-letter sink '\(stage.plugin.name)'") {
-                let instance = try PluginInstance(plugin: stage.plugin, options: deadLetterOptions, cancel: CancelFlag(), logger: logger)
+                let instance = try HostedInstance(plugin: stage.plugin, options: deadLetterOptions, cancel: CancelFlag(), logger: logger)
                 defer { instance.close() }
                 try instance.healthCheck()
             }

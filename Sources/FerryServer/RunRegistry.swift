@@ -5,8 +5,9 @@ import FerryPostgresStore
 import Foundation
 import Logging
 
-/// Starts pipeline runs on their own threads, never two of one pipeline at
-/// once, and remembers recent runs for the API. Thread-safe.
+/// Starts pipeline runs (each in a child process, or on a thread with
+/// `--run-isolation thread`), never two of one pipeline at once, and
+/// remembers recent runs for the API. Thread-safe.
 public final class RunRegistry: @unchecked Sendable {
     public enum Trigger: String, Sendable { case api, schedule }
 
@@ -30,27 +31,31 @@ public final class RunRegistry: @unchecked Sendable {
         /// The schedule tick a scheduled run is for.
         var tick: Date?
         let startedAt: Date
-        let runner: LanedRun
+        let execution: any RunExecution
         // Guarded by the registry's lock.
         var finishedAt: Date?
         var report: RunReport?
 
-        init(id: String, pipeline: String, trigger: Trigger, dryRun: Bool, limit: Int?, runner: LanedRun) {
+        init(id: String, pipeline: String, trigger: Trigger, dryRun: Bool, limit: Int?, execution: any RunExecution) {
             self.id = id
             self.pipeline = pipeline
             self.trigger = trigger
             self.dryRun = dryRun
             self.limit = limit
-            self.runner = runner
+            self.execution = execution
             startedAt = Date()
         }
     }
 
     let pipelines: [String: PipelinePlan]
-    let stateDirectory: String?
+    let launcher: RunLauncher
     /// Set when checkpoints live in PostgreSQL: runs then also hold a cluster-wide lock.
-    let stateStore: PostgresStateStore?
-    let locks: PostgresRunLocks?
+    let locks: (any RunLocks)?
+    let isolation: RunIsolation
+    /// How a child run is started, less its per-run arguments.
+    let childCommand: ChildProcessRun.Command?
+    let limits: [String: RunLimits]
+    let gracePeriod: Double
     let logger: Logger
     let metrics: ServerMetrics
     let history: Int
@@ -64,20 +69,42 @@ public final class RunRegistry: @unchecked Sendable {
     private let idle = NSCondition()
 
     init(
-        pipelines: [String: PipelinePlan], stateDirectory: String?, stateStore: PostgresStateStore? = nil, locks: PostgresRunLocks? = nil,
+        pipelines: [String: PipelinePlan], launcher: RunLauncher, locks: (any RunLocks)? = nil, isolation: RunIsolation = .thread,
+        childCommand: ChildProcessRun.Command? = nil, limits: [String: RunLimits] = [:], gracePeriod: Double = 25,
         history: Int, logger: Logger, metrics: ServerMetrics
     ) {
         self.pipelines = pipelines
-        self.stateDirectory = stateDirectory
-        self.stateStore = stateStore
+        self.launcher = launcher
         self.locks = locks
+        self.isolation = childCommand == nil ? .thread : isolation
+        self.childCommand = childCommand
+        self.limits = limits
+        self.gracePeriod = gracePeriod
         self.history = history
         self.logger = logger
         self.metrics = metrics
     }
 
-    func store(for plan: PipelinePlan) -> any StateStore {
-        stateStore ?? FileStateStore(directory: PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDirectory).stateDirectory)
+    func store(for plan: PipelinePlan) throws -> any StateStore {
+        try launcher.store(for: plan)
+    }
+
+    /// How this run is carried out: the child process gets the pipeline file,
+    /// the run's id and options; the state store comes in its environment.
+    private func execution(
+        plan: PipelinePlan, id: String, options: RunOptions, logger: Logger
+    ) throws -> any RunExecution {
+        guard isolation == .process, var command = childCommand else {
+            return ThreadRun(runner: try launcher.launch(plan: plan, options: options, logger: logger))
+        }
+        command.arguments = ["run", plan.pipeline.file] + command.arguments + ["--run-id", id]
+        if options.dryRun { command.arguments.append("--dry-run") }
+        if let limit = options.limit { command.arguments += ["--limit", "\(limit)"] }
+        let limits = limits[plan.pipeline.name] ?? RunLimits()
+        if let megabytes = limits.maxMemoryMB { command.arguments += ["--max-memory-mb", "\(megabytes)"] }
+        return ChildProcessRun(
+            command: command, pipeline: plan.pipeline.name, dryRun: options.dryRun, limits: limits, gracePeriod: gracePeriod,
+            logger: logger)
     }
 
     /// Starts a run, or says why not. Returns at once; the run goes on in the background.
@@ -86,10 +113,6 @@ public final class RunRegistry: @unchecked Sendable {
         var options = RunOptions()
         options.dryRun = dryRun
         options.limit = limit
-        let locations = PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDirectory)
-        let saved = store(for: plan)
-        let store: any StateStore =
-            dryRun ? MemoryStateStore.dryRun(copying: saved, pipeline: name, sourcePlugin: plan.source.plugin.name) : saved
         let id = UUID().uuidString.lowercased()
         var runLogger = logger
         runLogger[metadataKey: "run_id"] = "\(id)"
@@ -107,7 +130,7 @@ public final class RunRegistry: @unchecked Sendable {
         }
         running[name] = id
         lock.unlock()
-        var lease: PostgresRunLocks.Lease?
+        var lease: (any RunLock)?
         // A dry run writes nothing, so it need not exclude runs elsewhere.
         if let locks, !dryRun {
             do {
@@ -121,8 +144,15 @@ public final class RunRegistry: @unchecked Sendable {
                 throw .runningElsewhere
             }
         }
-        let runner = LanedRun(plan: plan, options: options, store: store, deadLetterPath: locations.deadLetterPath, logger: runLogger)
-        let run = Run(id: id, pipeline: name, trigger: trigger, dryRun: dryRun, limit: limit, runner: runner)
+        let execution: any RunExecution
+        do {
+            execution = try self.execution(plan: plan, id: id, options: options, logger: runLogger)
+        } catch {
+            lease?.release()
+            cancelReservation(name)
+            throw .coordinationFailed("\(error)")
+        }
+        let run = Run(id: id, pipeline: name, trigger: trigger, dryRun: dryRun, limit: limit, execution: execution)
         run.tick = tick
         lock.withLock {
             runs[id] = run
@@ -133,13 +163,17 @@ public final class RunRegistry: @unchecked Sendable {
                 runs[oldest] = nil
             }
         }
-        if shutdownRequested { runner.cancel() }
+        if shutdownRequested { execution.cancel() }
 
         metrics.runStarted(pipeline: name)
-        runLogger.info("run started", metadata: ["pipeline": "\(name)", "trigger": "\(trigger.rawValue)", "dry_run": "\(dryRun)"])
+        runLogger.info(
+            "run started",
+            metadata: ["pipeline": "\(name)", "trigger": "\(trigger.rawValue)", "dry_run": "\(dryRun)", "isolation": "\(isolation.rawValue)"])
         let heldLease = lease
+        // The cluster lock is held for the run's whole life, the child's
+        // included: released only once the child has been reaped.
         let thread = Thread { [self] in
-            let report = runner.run()
+            let report = execution.run()
             heldLease?.release()
             finish(run, report: report)
         }
@@ -167,11 +201,18 @@ public final class RunRegistry: @unchecked Sendable {
         idle.unlock()
         metrics.runFinished(pipeline: run.pipeline, report: report, duration: run.finishedAt!.timeIntervalSince(run.startedAt))
         var metadata: Logger.Metadata = [
-            "pipeline": "\(run.pipeline)", "outcome": "\(Self.status(of: report))", "read": "\(report.statistics.read)",
+            "pipeline": "\(run.pipeline)", "outcome": "\(report.outcome.name)", "read": "\(report.statistics.read)",
             "written": "\(report.statistics.written)", "dead_lettered": "\(report.statistics.deadLettered)",
         ]
-        if let message = report.failureMessage { metadata["error"] = "\(message)" }
-        logger.info("run finished", metadata: metadata.merging(["run_id": "\(run.id)"]) { $1 })
+        if let failure = report.failure {
+            metadata["error"] = "\(failure)"
+            metadata["failure_kind"] = "\(failure.kind.rawValue)"
+            if let plugin = failure.plugin { metadata["plugin"] = "\(plugin)" }
+            if let call = failure.call { metadata["call"] = "\(call)" }
+            if let signal = failure.signal { metadata["signal"] = "\(ChildProcessRun.name(of: signal))" }
+        }
+        let level: Logger.Level = report.failure.map { $0.kind == .crash || $0.kind == .stall ? .error : .warning } ?? .info
+        logger.log(level: level, "run finished", metadata: metadata.merging(["run_id": "\(run.id)"]) { $1 })
     }
 
     /// Asks a running run to stop (it drains and commits). False when it is not running.
@@ -180,7 +221,7 @@ public final class RunRegistry: @unchecked Sendable {
         defer { lock.unlock() }
         guard let run = runs[id] else { return nil }
         guard run.finishedAt == nil else { return false }
-        run.runner.cancel()
+        run.execution.cancel()
         return true
     }
 
@@ -195,7 +236,7 @@ public final class RunRegistry: @unchecked Sendable {
         shuttingDown = true
         let active = running.values.compactMap { runs[$0] }
         lock.unlock()
-        active.forEach { $0.runner.cancel() }
+        active.forEach { $0.execution.cancel() }
         let deadline = Date().addingTimeInterval(timeout)
         idle.lock()
         defer { idle.unlock() }
@@ -230,7 +271,7 @@ public final class RunRegistry: @unchecked Sendable {
 
     /// Caller holds the lock.
     private func describe(_ run: Run) -> JSONValue {
-        let stats = run.report?.statistics ?? run.runner.snapshot()
+        let stats = run.report?.statistics ?? run.execution.snapshot()
         var progress: [String: JSONValue] = [
             "read": .integer(Int64(stats.read)), "written": .integer(Int64(stats.written)),
             "filtered": .integer(Int64(stats.filtered)), "deadLettered": .integer(Int64(stats.deadLettered)),
@@ -249,7 +290,10 @@ public final class RunRegistry: @unchecked Sendable {
         if let finished = run.finishedAt { object["finishedAt"] = .string(Self.time(finished)) }
         if let report = run.report {
             object["report"] = report.jsonValue
-            if let message = report.failureMessage { object["error"] = .string(message) }
+            if let failure = report.failure {
+                object["error"] = .string(failure.description)
+                object["failure"] = failure.jsonValue
+            }
         }
         return .object(object)
     }
@@ -259,13 +303,7 @@ public final class RunRegistry: @unchecked Sendable {
         return status(of: report)
     }
 
-    static func status(of report: RunReport) -> String {
-        switch report.outcome {
-        case .completed: "completed"
-        case .cancelled: "cancelled"
-        case .failed: "failed"
-        }
-    }
+    static func status(of report: RunReport) -> String { report.outcome.name }
 
     static func time(_ date: Date) -> String {
         Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)

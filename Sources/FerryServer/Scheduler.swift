@@ -25,7 +25,7 @@ final class Scheduler: Service, @unchecked Sendable {
     }
 
     let registry: RunRegistry
-    let locks: PostgresRunLocks?
+    let locks: (any RunLocks)?
     let metrics: ServerMetrics
     let logger: Logger
     let heartbeat: Heartbeat
@@ -33,7 +33,7 @@ final class Scheduler: Service, @unchecked Sendable {
     private var entries: [Entry]
 
     init(
-        schedules: [(pipeline: String, schedule: CronSchedule)], registry: RunRegistry, locks: PostgresRunLocks? = nil, metrics: ServerMetrics,
+        schedules: [(pipeline: String, schedule: CronSchedule)], registry: RunRegistry, locks: (any RunLocks)? = nil, metrics: ServerMetrics,
         heartbeat: Heartbeat, logger: Logger
     ) {
         self.locks = locks

@@ -43,8 +43,10 @@ final class ServerMetrics: PluginMetricsSink, @unchecked Sendable {
         Metrics.Counter(label: "ferry_records_written_total", dimensions: dimensions).increment(by: stats.written)
         Metrics.Counter(label: "ferry_records_filtered_total", dimensions: dimensions).increment(by: stats.filtered)
         Metrics.Counter(label: "ferry_records_dead_lettered_total", dimensions: dimensions).increment(by: stats.deadLettered)
-        let outcome = RunRegistry.status(of: report)
-        Metrics.Counter(label: "ferry_runs_total", dimensions: dimensions + [("outcome", outcome)]).increment()
+        Metrics.Counter(label: "ferry_runs_total", dimensions: dimensions + [("outcome", report.outcome.name)]).increment()
+        if let failure = report.failure, failure.kind == .crash {
+            Metrics.Counter(label: "ferry_run_crashes_total", dimensions: dimensions + [("plugin", failure.plugin ?? "unknown")]).increment()
+        }
         Metrics.Timer(label: "ferry_run_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
             .recordNanoseconds(Int64(duration * 1e9))
         if case .completed = report.outcome, !report.dryRun {

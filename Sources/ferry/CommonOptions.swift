@@ -1,6 +1,7 @@
 import ArgumentParser
 import FerryCore
 import Foundation
+import FerryPostgresStore
 import Logging
 
 /// Options every command that loads plugins shares.
@@ -31,8 +32,9 @@ struct LogOptions: ParsableArguments {
         }
     }
 
+    var level: Logger.Level { Logger.Level(rawValue: logLevel) ?? .warning }
+
     func makeLogger() -> Logger {
-        let level = Logger.Level(rawValue: logLevel) ?? .warning
         var logger = Logger(label: "ferry") { label in StreamLogHandler.standardError(label: label) }
         logger.logLevel = level
         return logger
@@ -59,4 +61,18 @@ func loadPlan(_ path: String, plugins: PluginOptions) throws -> PipelinePlan {
         for problem in error.errors { printError("error: \(problem)") }
         throw FerryExit.invalid
     }
+}
+
+/// Where checkpoints live, for every command that reads or writes them.
+struct StateOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Checkpoint directory (default: $FERRY_STATE_DIR, else .ferry/ beside the pipeline).", valueName: "DIR"))
+    var stateDir: String?
+
+    @Option(help: ArgumentHelp("Keep checkpoints in PostgreSQL instead of files (default: $FERRY_STATE_STORE).", valueName: "DSN"))
+    var stateStore: String?
+
+    /// The store setting after the environment's default.
+    var storeSetting: String? { stateStore ?? ProcessInfo.processInfo.environment[StateStores.environmentVariable] }
+
+    var launcher: RunLauncher { RunLauncher(stateDirectory: stateDir, stateStore: storeSetting) }
 }

@@ -5,5 +5,6 @@ enum FerryExit {
     static let runFailed = ExitCode(1)
     static let invalid = ExitCode(2)
     static let deadLettered = ExitCode(3)
-    static let interrupted = ExitCode(130)
+    /// Stopped by SIGINT/SIGTERM after committing what was in flight.
+    static let cancelled = ExitCode(130)
 }

@@ -42,11 +42,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Read only shard i of N (each shard keeps its own checkpoint).", valueName: "i/N"))
     var shard: String?
 
-    @Option(help: ArgumentHelp("Checkpoint directory (default: $FERRY_STATE_DIR, else .ferry/ beside the pipeline).", valueName: "DIR"))
-    var stateDir: String?
-
-    @Option(help: ArgumentHelp("Keep checkpoints in PostgreSQL instead of files (default: $FERRY_STATE_STORE).", valueName: "DSN"))
-    var stateStore: String?
+    @OptionGroup var state: StateOptions
 
     @Option(help: "Report format: text or json.")
     var output: String = "text"
@@ -56,6 +52,11 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
     @OptionGroup var logging: LogOptions
+
+    // Set by `ferry serve`, which runs each run as a child process; see docs/run-protocol.md.
+    @Option(help: .hidden) var protocolFd: Int32?
+    @Option(help: .hidden) var runId: String?
+    @Option(help: .hidden) var maxMemoryMb: Int?
 
     func validate() throws {
         typealias Bounds = PipelineConfig.Bounds
@@ -72,6 +73,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        let child = try protocolFd.map { fd in try enterChildRun(fd: fd) }
         let plan = try loadPlan(pipeline, plugins: plugins)
         var options = RunOptions()
         options.dryRun = dryRun
@@ -87,28 +89,27 @@ struct RunCommand: ParsableCommand {
             printError("error: \(plan.pipeline.file): \(problem)")
             throw FerryExit.invalid
         }
-        let locations = PipelineLocations(pipeline: plan.pipeline, stateDirectory: stateDir)
-        let saved: any StateStore
+        let runner: LanedRun
         do {
-            saved = try StateStores.make(
-                setting: stateStore ?? ProcessInfo.processInfo.environment[StateStores.environmentVariable], directory: locations.stateDirectory)
+            runner = try state.launcher.launch(plan: plan, options: options, logger: child?.logger(level: logging.level) ?? logging.makeLogger())
         } catch {
             printError("error: \(error)")
             throw FerryExit.invalid
         }
-        // A dry run starts where a real run would: from the saved checkpoint, read-only.
-        let store: any StateStore =
-            dryRun ? MemoryStateStore.dryRun(copying: saved, pipeline: plan.pipeline.name, sourcePlugin: plan.source.plugin.name) : saved
-        let runner = LanedRun(
-            plan: plan, options: options, store: store, deadLetterPath: locations.deadLetterPath, logger: logging.makeLogger())
 
-        let signals = SignalHandler { runner.cancel() }
-        let progress = ProgressDisplay(runner: runner, enabled: !noProgress && output == "text")
+        let signals = SignalHandler(quiet: child != nil) { runner.cancel() }
+        // Only now: the daemon holds a cancel back until the hello, so a
+        // SIGTERM always finds the handler that stops at a checkpoint.
+        child?.hello(runID: runId ?? "")
+        let progress = ProgressDisplay(runner: runner, enabled: !noProgress && output == "text" && child == nil)
+        child?.startProgress(every: 0.2) { runner.snapshot() }
         let report = runner.run()
         progress.stop()
         signals.stop()
 
-        if output == "json" {
+        if let child {
+            child.finish(report)
+        } else if output == "json" {
             print(RunReportFormatter.json(report))
         } else {
             print(RunReportFormatter.text(report))
@@ -117,11 +118,29 @@ struct RunCommand: ParsableCommand {
         case .completed:
             if report.statistics.deadLettered > 0 && !dryRun { throw FerryExit.deadLettered }
         case .cancelled:
-            throw FerryExit.interrupted
-        case .failed(let message):
-            if output == "text" { printError("error: \(message)") }
+            throw FerryExit.cancelled
+        case .failed(let failure):
+            if output == "text" && child == nil { printError("error: \(failure)") }
             throw FerryExit.runFailed
         }
+    }
+}
+
+extension RunCommand {
+    /// The child side of a daemon's run: die with the daemon, report crashes
+    /// and everything else on the protocol fd, keep to the memory limit.
+    func enterChildRun(fd: Int32) throws -> ChildRunReporter {
+        let reporter = ChildRunReporter(fd: fd)
+        do {
+            let parent = ProcessInfo.processInfo.environment[ChildRunProcess.parentVariable].flatMap { Int32($0) } ?? getppid()
+            try ChildRunProcess.dieWithParent(expectedParent: parent)
+            ChildRunProcess.reportCrashes(to: fd)
+            if let maxMemoryMb { try ChildRunProcess.limitMemory(megabytes: maxMemoryMb) }
+        } catch {
+            printError("error: \(error)")
+            throw FerryExit.runFailed
+        }
+        return reporter
     }
 }
 
@@ -130,7 +149,8 @@ final class SignalHandler: @unchecked Sendable {
     private var sources: [any DispatchSourceSignal] = []
     private var count = 0
 
-    init(onFirst: @escaping @Sendable () -> Void) {
+    /// `quiet`: a daemon's child, whose stderr is the daemon's log, prints nothing.
+    init(quiet: Bool = false, onFirst: @escaping @Sendable () -> Void) {
         let queue = DispatchQueue(label: "ferry.signals")
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber, SIG_IGN)
@@ -139,7 +159,7 @@ final class SignalHandler: @unchecked Sendable {
                 guard let self else { return }
                 self.count += 1
                 if self.count == 1 {
-                    printError("\nstopping: finishing batches in flight and saving the checkpoint (signal again to exit now)")
+                    if !quiet { printError("\nstopping: finishing batches in flight and saving the checkpoint (signal again to exit now)") }
                     onFirst()
                 } else {
                     exit(130)

@@ -21,12 +21,7 @@ enum RunReportFormatter {
                 lines.append("the sink cannot preview: \(stats.written) records would be handed to it")
             }
         }
-        let outcome: String
-        switch report.outcome {
-        case .completed: outcome = "completed"
-        case .cancelled: outcome = "interrupted"
-        case .failed: outcome = "FAILED"
-        }
+        let outcome = report.failure == nil ? report.outcome.name : report.outcome.name.uppercased()
         lines.append(
             "\(report.pipeline): \(outcome) in \(String(format: "%.2f", stats.elapsedSeconds))s: read \(stats.read), filtered \(stats.filtered), written \(stats.written)"
                 + " (inserted \(stats.inserted), updated \(stats.updated), unchanged \(stats.unchanged)), dead-lettered \(stats.deadLettered), "

@@ -22,10 +22,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var plugins: PluginOptions
 
-    @Option(help: "Log level: trace, debug, info, warning, error.")
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: ArgumentHelp("Where runs execute: process (a child ferry per run; a crashing plugin ends only its run) or thread (inside the daemon).", valueName: "MODE"))
+    var runIsolation: String = "process"
+
     func validate() throws {
+        guard RunIsolation(rawValue: runIsolation) != nil else { throw ValidationError("--run-isolation must be process or thread") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -45,6 +49,6 @@ struct ServeCommand: AsyncParsableCommand {
             for problem in error.errors { printError("error: \(problem)") }
             throw FerryExit.invalid
         }
-        try await daemon.run(logger: Logger(label: "ferry.serve"))
+        try await daemon.run(logger: Logger(label: "ferry.serve"), isolation: RunIsolation(rawValue: runIsolation) ?? .process)
     }
 }

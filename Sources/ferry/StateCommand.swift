@@ -12,11 +12,7 @@ struct StateCommand: ParsableCommand {
         @Argument(help: "The pipeline file.")
         var pipeline: String
 
-        @Option(help: ArgumentHelp("Checkpoint directory (default: $FERRY_STATE_DIR, else .ferry/ beside the pipeline).", valueName: "DIR"))
-        var stateDir: String?
-
-        @Option(help: ArgumentHelp("Checkpoints in PostgreSQL instead of files (default: $FERRY_STATE_STORE).", valueName: "DSN"))
-        var stateStore: String?
+        @OptionGroup var state: StateOptions
 
         @Option(help: ArgumentHelp("The shard, as i/N.", valueName: "i/N"))
         var shard: String?
@@ -34,10 +30,9 @@ struct StateCommand: ParsableCommand {
                 guard let parsed = ShardSpec(parsing: shard) else { throw ValidationError("--shard must be i/N with 0 ≤ i < N") }
                 spec = parsed
             }
-            let locations = PipelineLocations(pipeline: config, stateDirectory: stateDir)
+            let locations = PipelineLocations(pipeline: config, stateDirectory: state.stateDir)
             do {
-                let store = try StateStores.make(
-                    setting: stateStore ?? ProcessInfo.processInfo.environment[StateStores.environmentVariable], directory: locations.stateDirectory)
+                let store = try StateStores.make(setting: state.storeSetting, directory: locations.stateDirectory)
                 return (config, store, spec)
             } catch {
                 printError("error: \(error)")
@@ -69,6 +64,19 @@ struct StateCommand: ParsableCommand {
 
         func run() throws {
             let (config, store, shard) = try location.resolve()
+            // A run in progress would save its checkpoint again right after the
+            // reset, so the reset must wait for it (or be refused).
+            var locks: [any RunLock] = []
+            defer { locks.forEach { $0.release() } }
+            let shards = try shard.map { [$0] } ?? Array(Set(store.savedShards(pipeline: config.name) + [.whole]))
+            for each in shards {
+                do {
+                    if let lock = try store.lockRun(pipeline: config.name, shard: each) { locks.append(lock) }
+                } catch {
+                    printError("error: cannot reset '\(config.name)': \(error)")
+                    throw FerryExit.runFailed
+                }
+            }
             try store.reset(pipeline: config.name, shard: shard)
             let place = shard.map { store.location(pipeline: config.name, shard: $0) } ?? store.summary
             print("reset '\(config.name)'\(shard.map { " shard \($0)" } ?? " (all shards)") in \(place)")

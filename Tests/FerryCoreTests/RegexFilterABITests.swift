@@ -17,7 +17,7 @@ struct RegexFilterABITests {
 
     func transform(config: String, _ build: (BatchBuilder) -> Void) throws -> Output {
         let plugin = try PluginLoader.load(path: TestSupport.product("libFerryRegexFilter.so"), checkPermissions: false)
-        let instance = try PluginInstance(
+        let instance = try HostedInstance(
             plugin: plugin, options: InstanceOptions(kind: .transform, stage: "transforms[0]", configJSON: config),
             cancel: CancelFlag(), logger: TestSupport.logger)
         defer { instance.close() }

@@ -19,7 +19,7 @@ struct SchedulerTests {
             batch_size: 10
             """, plugins: plugins)
         let metrics = ServerMetrics(registry: PrometheusCollectorRegistry())
-        let registry = RunRegistry(pipelines: ["ticks": plan], stateDirectory: state, history: 50, logger: TestSupport.logger, metrics: metrics)
+        let registry = RunRegistry(pipelines: ["ticks": plan], launcher: RunLauncher(stateDirectory: state), history: 50, logger: TestSupport.logger, metrics: metrics)
         let scheduler = Scheduler(
             schedules: [("ticks", try CronSchedule("*/5 * * * *"))], registry: registry, metrics: metrics, heartbeat: Heartbeat(),
             logger: TestSupport.logger)

@@ -21,10 +21,17 @@ long ferry_host_stderr_capture_end(int fd, int saved, char *out, long capacity);
 
 // Which plugin call this thread is in, for the crash line (call: the index of
 // open, read, release, transform, write, preview, commit, close, check,
-// estimate). `plugin` must stay valid until the matching end.
-void ferry_host_call_begin(const char *plugin, int call);
+// estimate). `plugin` and `fields` (the plugin as JSON object members, for the
+// crash line of a run in a child process) must stay valid until the matching end.
+void ferry_host_call_begin(const char *plugin, const char *fields, int call);
 void ferry_host_call_end(void);
 // Installs the fatal-signal handlers that print "ferry: plugin 'x' (path)
 // crashed with SIGSEGV during read()" and then defer to the previous handlers.
 void ferry_host_install_crash_report(void);
+// A run in a child process: a crash also writes one JSON line to `fd`.
+void ferry_host_set_crash_fd(int fd);
+// PR_SET_PDEATHSIG(sig); -1 when it failed or the parent is no longer `expected_parent`.
+int ferry_host_die_with_parent(int sig, int expected_parent);
+// pipe2(fds, O_CLOEXEC).
+int ferry_host_pipe_cloexec(int fds[2]);
 #endif

@@ -2,7 +2,7 @@ import CFerryPlugin
 
 /// A plugin call that did not return FERRY_OK: which plugin, which stage,
 /// which call, the status and the plugin's own message.
-public struct PluginCallError: Error, CustomStringConvertible, Sendable {
+public struct PluginCallError: Error, CustomStringConvertible, Sendable, Equatable {
     public var plugin: String
     public var stage: String
     public var call: String

@@ -11,11 +11,20 @@ import Foundation
 /// the engine's per-batch cost, and it never blocks a worker behind a slow
 /// ordered sink write.
 final class CommitLoop: @unchecked Sendable {
-    typealias Completion = PipelineRunner.Completion
+    /// What `finish` hands back to the run.
+    struct Result {
+        var failure: RunFailure?
+        /// A batch was given up because the run was cancelled.
+        var halted: Bool
+        var sample: [String]
+        /// The last checkpoint saved by this run.
+        var checkpoint: Checkpoint?
+    }
 
-    private unowned let runner: PipelineRunner
-    private let deadLetters: DeadLetterWriter
-    private let orderedSink: PluginInstance?
+    private let step: BatchStep
+    private let ledger: RunLedger
+    private let store: any StateStore
+    private let orderedSink: HostedInstance?
     private let permits: DispatchSemaphore
     private let shard: ShardSpec
 
@@ -26,7 +35,7 @@ final class CommitLoop: @unchecked Sendable {
 
     // Owned by the current applier only; the lock hand-off orders the accesses.
     private var committer = OrderedCommitter<Completion>()
-    private var failure: String?
+    private var failure: RunFailure?
     /// A batch was given up because the run was cancelled: nothing after it
     /// may move the checkpoint, or its records would be skipped for good.
     private var halted = false
@@ -39,18 +48,22 @@ final class CommitLoop: @unchecked Sendable {
     private let checkpointInterval: UInt64
 
     init(
-        runner: PipelineRunner, deadLetters: DeadLetterWriter, orderedSink: PluginInstance?, permits: DispatchSemaphore,
+        step: BatchStep, ledger: RunLedger, store: any StateStore, orderedSink: HostedInstance?, permits: DispatchSemaphore,
         shard: ShardSpec, resume: Checkpoint?
     ) {
-        self.runner = runner
-        self.deadLetters = deadLetters
+        self.step = step
+        self.ledger = ledger
+        self.store = store
         self.orderedSink = orderedSink
         self.permits = permits
         self.shard = shard
         lastState = resume.map { Array($0.state) }
         committedRecords = resume?.records ?? 0
-        checkpointInterval = UInt64(runner.plan.pipeline.checkpointIntervalMilliseconds) * 1_000_000
+        checkpointInterval = UInt64(step.plan.pipeline.checkpointIntervalMilliseconds) * 1_000_000
     }
+
+    private var pipeline: PipelineConfig { step.plan.pipeline }
+    private var deadLetters: DeadLetterWriter { step.deadLetters }
 
     /// Hands over a finished (or failed, or skipped) batch; any thread.
     func push(_ completion: Completion) {
@@ -74,14 +87,14 @@ final class CommitLoop: @unchecked Sendable {
 
     /// After every reader and worker has stopped: the final save, complete
     /// when the source ran dry without a failure.
-    func finish(exhausted: Bool) -> (failure: String?, halted: Bool, sample: [String], checkpoint: Checkpoint?) {
+    func finish(exhausted: Bool) -> Result {
         lock.lock()
         defer { lock.unlock() }
         precondition(!applying && inbox.isEmpty, "finish called while batches are still being applied")
         if failure == nil {
-            let stats = runner.statistics.withLock { $0 }
-            if let reason = runner.plan.pipeline.deadLetters.exceeded(rejected: stats.deadLettered, read: stats.read, final: true) {
-                failure = "dead-letter budget exceeded: \(reason) (see \(deadLetters.location))"
+            let stats = ledger.snapshot()
+            if let reason = pipeline.deadLetters.exceeded(rejected: stats.deadLettered, read: stats.read, final: true) {
+                failure = RunFailure(.deadLetters, "dead-letter budget exceeded: \(reason) (see \(deadLetters.location))")
             }
         }
         // The last save marks the checkpoint complete even if nothing moved since.
@@ -90,18 +103,18 @@ final class CommitLoop: @unchecked Sendable {
         saveCheckpoint(complete: complete)
         // Dead letters of batches that never reached a checkpoint still go out
         // (their records come again on the next run, and are rejected again).
-        if !runner.options.dryRun {
+        if !step.options.dryRun {
             do {
                 try deadLetters.sync()
             } catch {
-                failure = failure ?? "\(error)"
+                failure = failure ?? RunFailure(error, otherwise: .deadLetters)
             }
         }
-        return (failure, halted, sample, checkpoint)
+        return Result(failure: failure, halted: halted, sample: sample, checkpoint: checkpoint)
     }
 
     private func apply(_ completion: Completion) {
-        for (_, ready) in committer.complete(PipelineRunner.sequence(of: completion), completion) {
+        for (_, ready) in committer.complete(completion.sequence, completion) {
             retire(ready)
             permits.signal()
             if checkpointInterval == 0
@@ -112,32 +125,40 @@ final class CommitLoop: @unchecked Sendable {
         }
     }
 
+    /// Records the first failure and stops the run's reading and queued work.
+    private func fail(_ reason: RunFailure) {
+        failure = failure ?? reason
+        ledger.abortFlag.cancel()
+    }
+
+    /// An ordered sink's turn: the batch is written now, in sequence. Nil when
+    /// a cancel stopped the write: the batch is released and the run halted.
+    private func writeInOrder(_ item: SourceBatch, _ chain: Chain, _ counts: BatchCounts, sample: [String]) -> Completion? {
+        if failure != nil || halted { return .skipped(item, chain) }
+        var counts = counts
+        defer { step.release(item, chain) }
+        do {
+            if let orderedSink, let final = chain.final {
+                try step.write(final, to: orderedSink, counts: &counts)
+            } else if let final = chain.final {
+                counts.written += Int(final.pointee.count)
+            }
+            return .done(item, counts, sample: sample)
+        } catch {
+            // Released by the defer above; neither outcome carries a batch to release twice.
+            if step.isCancellation(error) {
+                halted = true
+                return nil
+            }
+            return .failed(sequence: item.sequence, nil, nil, RunFailure(error, otherwise: .deadLetters))
+        }
+    }
+
     private func retire(_ ready: Completion) {
         var outcome = ready
-        if case .awaitingWrite(let item, let chain, var counts, let batchSample) = ready {
-            if failure != nil || halted {
-                outcome = .skipped(item, chain)
-            } else {
-                do {
-                    if let orderedSink, let final = chain.final {
-                        try runner.write(final, to: orderedSink, counts: &counts, deadLetters: deadLetters)
-                    } else if let final = chain.final {
-                        counts.written += Int(final.pointee.count)
-                    }
-                    outcome = .done(item, counts, sample: batchSample)
-                } catch {
-                    // Released just below; neither outcome carries a batch to release twice.
-                    if runner.isCancellation(error) {
-                        halted = true
-                        outcome = .skipped(item, nil)
-                        runner.release(item, chain)
-                        return
-                    }
-                    outcome = .failed(
-                        sequence: item.sequence, nil, nil, (error as? PluginCallError)?.description ?? "\(error)")
-                }
-                runner.release(item, chain)
-            }
+        if case .awaitingWrite(let item, let chain, let counts, let batchSample) = ready {
+            guard let written = writeInOrder(item, chain, counts, sample: batchSample) else { return }
+            outcome = written
         }
         switch outcome {
         case .done(let item, let counts, let batchSample):
@@ -147,62 +168,45 @@ final class CommitLoop: @unchecked Sendable {
                 committedRecords += item.records
                 dirty = true
             }
-            let sampleSize = runner.options.sampleSize
+            let sampleSize = step.options.sampleSize
             if sample.count < sampleSize {
                 sample += batchSample.prefix(sampleSize - sample.count)
-                if sample.count >= sampleSize { runner.sampleWanted.withLock { $0 = false } }
+                if sample.count >= sampleSize { ledger.sampleWanted.withLock { $0 = false } }
             }
-            let records = committedRecords
-            let (total, read) = runner.statistics.withLock { stats in
-                stats.filtered += counts.filtered
-                stats.written += counts.written
-                stats.inserted += counts.inserted
-                stats.updated += counts.updated
-                stats.unchanged += counts.unchanged
-                stats.deadLettered += counts.deadLettered
-                stats.retries += counts.retries
-                stats.batchesCommitted += 1
-                stats.committedRecords = records
-                return (stats.deadLettered, stats.read)
+            let (rejected, read) = ledger.recordCommitted(counts, committedRecords: committedRecords)
+            if let reason = pipeline.deadLetters.exceeded(rejected: rejected, read: read, final: false) {
+                fail(RunFailure(.deadLetters, "dead-letter budget exceeded: \(reason) (see \(deadLetters.location))"))
             }
-            if let reason = runner.plan.pipeline.deadLetters.exceeded(rejected: total, read: read, final: false) {
-                failure = "dead-letter budget exceeded: \(reason) (see \(deadLetters.location))"
-                runner.abortFlag.cancel()
-            }
-        case .failed(_, let item, let chain, let message):
-            if let item { runner.release(item, chain) }
-            failure = failure ?? message
-            runner.abortFlag.cancel()
+        case .failed(_, let item, let chain, let reason):
+            if let item { step.release(item, chain) }
+            fail(reason)
         case .skipped(let item, let chain):
             // Past a failure the run is over anyway; otherwise a cancel gave this batch up.
             if failure == nil { halted = true }
-            runner.release(item, chain)
+            step.release(item, chain)
         case .awaitingWrite:
             break
         }
     }
 
     private func saveCheckpoint(complete: Bool) {
-        guard !runner.options.dryRun, dirty, let lastState else { return }
+        guard !step.options.dryRun, dirty, let lastState else { return }
         do {
             try deadLetters.sync()
         } catch {
-            failure = failure ?? "\(error)"
-            runner.abortFlag.cancel()
+            fail(RunFailure(error, otherwise: .deadLetters))
             return
         }
-        let pipeline = runner.plan.pipeline
         let next = Checkpoint(
-            pipeline: pipeline.name, sourcePlugin: runner.plan.source.plugin.name, shardIndex: shard.index,
+            pipeline: pipeline.name, sourcePlugin: step.plan.source.plugin.name, shardIndex: shard.index,
             shardCount: shard.count, state: Data(lastState), records: committedRecords, complete: complete)
         do {
-            try runner.store.save(next)
+            try store.save(next)
             checkpoint = next
             dirty = false
             lastSave = DispatchTime.now()
         } catch {
-            failure = failure ?? "cannot save the checkpoint: \(error)"
-            runner.abortFlag.cancel()
+            fail(RunFailure(.stateStore, "cannot save the checkpoint: \(error)"))
         }
     }
 }

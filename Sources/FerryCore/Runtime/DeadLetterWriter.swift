@@ -14,7 +14,7 @@ final class DeadLetterWriter: @unchecked Sendable {
     let path: String
     let pipeline: String
     /// The sink plugin instance, when dead letters go to one instead of the file.
-    private let sink: PluginInstance?
+    private let sink: HostedInstance?
     private let lock = NSLock()
     private var fd: Int32 = -1
     private let pending = BatchBuilder()
@@ -28,7 +28,7 @@ final class DeadLetterWriter: @unchecked Sendable {
 
     private let budget: DeadLetterBudget?
 
-    init(path: String, pipeline: String, sink: PluginInstance? = nil, budget: DeadLetterBudget? = nil) {
+    init(path: String, pipeline: String, sink: HostedInstance? = nil, budget: DeadLetterBudget? = nil) {
         self.path = path
         self.pipeline = pipeline
         self.sink = sink

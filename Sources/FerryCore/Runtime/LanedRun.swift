@@ -16,7 +16,7 @@ import Synchronization
 public final class LanedRun: @unchecked Sendable {
     public let runners: [PipelineRunner]
     public let lanes: Int
-    let setupFailure: String?
+    let setupFailure: RunFailure?
     let pipelineName: String
     let dryRun: Bool
 
@@ -25,15 +25,15 @@ public final class LanedRun: @unchecked Sendable {
         self.lanes = lanes
         pipelineName = plan.pipeline.name
         dryRun = options.dryRun
-        var failure: String?
-        if lanes > 1 {
-            failure = plan.laneProblem(lanes: lanes)
+        var failure: RunFailure?
+        if lanes > 1, let problem = plan.laneProblem(lanes: lanes) {
+            failure = RunFailure(.config, problem)
         }
         let expectedCount = options.shard.count * lanes
         if failure == nil, plan.pipeline.mode != .full, let saved = try? store.savedShards(pipeline: plan.pipeline.name),
             let stray = saved.first(where: { $0.count != expectedCount })
         {
-            failure = "pipeline '\(plan.pipeline.name)' has a checkpoint for shard \(stray), but this run reads \(expectedCount) shard(s) (\(options.shard.count) × \(lanes) read lanes); run with the lane count and --shard it was saved with, or `ferry state reset` it"
+            failure = RunFailure(.config, "pipeline '\(plan.pipeline.name)' has a checkpoint for shard \(stray), but this run reads \(expectedCount) shard(s) (\(options.shard.count) × \(lanes) read lanes); run with the lane count and --shard it was saved with, or `ferry state reset` it")
         }
         setupFailure = failure
         let totalWorkers = max(1, options.workers ?? plan.pipeline.workers)
@@ -65,46 +65,39 @@ public final class LanedRun: @unchecked Sendable {
 
     static func combine(_ all: [RunStatistics]) -> RunStatistics {
         guard var total = all.first else { return RunStatistics() }
-        for stats in all.dropFirst() {
-            total.read += stats.read
-            total.filtered += stats.filtered
-            total.written += stats.written
-            total.inserted += stats.inserted
-            total.updated += stats.updated
-            total.unchanged += stats.unchanged
-            total.deadLettered += stats.deadLettered
-            total.batchesRead += stats.batchesRead
-            total.batchesCommitted += stats.batchesCommitted
-            total.committedRecords += stats.committedRecords
-            total.retries += stats.retries
-            total.maxInFlight = max(total.maxInFlight, stats.maxInFlight)
-            if let estimate = stats.estimatedTotal { total.estimatedTotal = (total.estimatedTotal ?? 0) + estimate }
-            total.elapsedSeconds = max(total.elapsedSeconds, stats.elapsedSeconds)
-        }
+        for stats in all.dropFirst() { total.add(stats) }
         return total
     }
 
     /// Runs every lane at once and merges their reports.
     public func run() -> RunReport {
         if let setupFailure {
-            return RunReport(
-                pipeline: pipelineName, outcome: .failed(setupFailure), statistics: RunStatistics(), dryRun: dryRun,
-                checkpoint: nil, checkpointLocation: nil, deadLetterPath: nil, sample: [], sinkPreviewed: false)
+            return RunReport(pipeline: pipelineName, outcome: .failed(setupFailure), dryRun: dryRun)
         }
         if runners.count == 1 { return runners[0].run() }
         let reports = Mutex<[Int: RunReport]>([:])
         DispatchQueue.concurrentPerform(iterations: runners.count) { lane in
             let report = runners[lane].run()
             // One lane failing stops the others: they drain and checkpoint.
-            if report.failureMessage != nil { cancel() }
+            if report.failure != nil { cancel() }
             reports.withLock { $0[lane] = report }
         }
         let ordered = reports.withLock { values in (0..<runners.count).compactMap { values[$0] } }
         var merged = ordered[0]
         merged.statistics = Self.combine(ordered.map(\.statistics))
-        let failures = ordered.enumerated().compactMap { lane, report in report.failureMessage.map { "lane \(lane): \($0)" } }
-        if !failures.isEmpty {
-            merged.outcome = .failed(failures.joined(separator: "; "))
+        // The first lane's failure, typed as it happened; the others named in its message.
+        let failures = ordered.enumerated().compactMap { lane, report in
+            report.failure.map { failure in
+                var failure = failure
+                failure.lane = lane
+                return failure
+            }
+        }
+        if var first = failures.first {
+            if failures.count > 1 {
+                first.message += " (and \(failures.count - 1) more lane(s) failed: \(failures.dropFirst().map(\.description).joined(separator: "; ")))"
+            }
+            merged.outcome = .failed(first)
         } else if ordered.contains(where: { $0.outcome == .cancelled }) {
             merged.outcome = .cancelled
         }

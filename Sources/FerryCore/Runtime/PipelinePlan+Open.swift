@@ -10,7 +10,7 @@ extension PipelinePlan {
         let cancel = CancelFlag()
         for stage in transforms {
             do {
-                let instance = try PluginInstance(
+                let instance = try HostedInstance(
                     plugin: stage.plugin,
                     options: InstanceOptions(
                         kind: .transform, stage: stage.config.role, configJSON: stage.config.configJSON, mode: pipeline.mode,

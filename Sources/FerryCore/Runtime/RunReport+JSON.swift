@@ -15,12 +15,10 @@ extension RunReport {
             "deadLettered": .integer(Int64(stats.deadLettered)), "retries": .integer(Int64(stats.retries)),
             "elapsedSeconds": .number(stats.elapsedSeconds), "recordsPerSecond": .number(stats.rate),
         ]
-        switch report.outcome {
-        case .completed: object["outcome"] = "completed"
-        case .cancelled: object["outcome"] = "interrupted"
-        case .failed(let message):
-            object["outcome"] = "failed"
-            object["error"] = .string(message)
+        object["outcome"] = .string(report.outcome.name)
+        if let failure = report.failure {
+            object["error"] = .string(failure.description)
+            object["failure"] = failure.jsonValue
         }
         if report.dryRun {
             object["sinkPreviewed"] = .bool(report.sinkPreviewed)
@@ -29,5 +27,37 @@ extension RunReport {
         if let checkpoint = report.checkpoint, !report.dryRun { object["checkpointRecords"] = .integer(Int64(checkpoint.records)) }
         if let path = report.deadLetterPath { object["deadLetterPath"] = .string(path) }
         return .object(object)
+    }
+}
+
+extension RunFailure {
+    /// The typed fields, for tools that decide on the kind (retry, alert) rather than parse the text.
+    public var jsonValue: JSONValue {
+        var object: [String: JSONValue] = ["kind": .string(kind.rawValue), "message": .string(message)]
+        if let plugin { object["plugin"] = .string(plugin) }
+        if let stage { object["stage"] = .string(stage) }
+        if let call { object["call"] = .string(call) }
+        if let status { object["status"] = .integer(Int64(status)) }
+        if let signal { object["signal"] = .integer(Int64(signal)) }
+        if let lane { object["lane"] = .integer(Int64(lane)) }
+        return .object(object)
+    }
+
+    /// The inverse of `jsonValue` (the run protocol carries failures this way).
+    public init?(json: JSONValue) {
+        guard case .object(let object) = json, case .string(let kindName)? = object["kind"], let kind = Kind(rawValue: kindName),
+            case .string(let message)? = object["message"]
+        else { return nil }
+        func string(_ key: String) -> String? {
+            if case .string(let value)? = object[key] { return value }
+            return nil
+        }
+        func int(_ key: String) -> Int64? {
+            if case .integer(let value)? = object[key] { return value }
+            return nil
+        }
+        self.init(
+            kind, message, plugin: string("plugin"), stage: string("stage"), call: string("call"), status: int("status").map { Int32(truncatingIfNeeded: $0) },
+            signal: int("signal").map { Int32(truncatingIfNeeded: $0) }, lane: int("lane").map { Int($0) })
     }
 }

@@ -36,7 +36,7 @@ public struct Checkpoint: Codable, Equatable, Sendable {
 }
 
 /// Which slice of a source a run reads: shard `index` of `count`.
-public struct ShardSpec: Equatable, Sendable, CustomStringConvertible {
+public struct ShardSpec: Hashable, Sendable, CustomStringConvertible {
     public var index: Int
     public var count: Int
 

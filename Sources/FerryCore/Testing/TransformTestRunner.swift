@@ -43,7 +43,7 @@ public struct TransformTestRunner {
 
         let cancel = CancelFlag()
         var current = batch
-        var produced: [(PluginInstance, UnsafeMutablePointer<ferry_batch>)] = []
+        var produced: [(HostedInstance, UnsafeMutablePointer<ferry_batch>)] = []
         defer {
             for (instance, output) in produced.reversed() {
                 instance.release(&output.pointee)
@@ -57,7 +57,7 @@ public struct TransformTestRunner {
         for index in test.transforms ?? Array(plan.transforms.indices) {
             let stage = plan.transforms[index]
             do {
-                let instance = try PluginInstance(
+                let instance = try HostedInstance(
                     plugin: stage.plugin,
                     options: InstanceOptions(
                         kind: .transform, stage: stage.config.role, configJSON: stage.config.configJSON, mode: plan.pipeline.mode,

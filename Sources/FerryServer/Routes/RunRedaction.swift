@@ -8,15 +8,25 @@ extension APIRoutes {
     static func redacted(_ run: JSONValue) -> JSONValue {
         guard case .object(var object) = run else { return run }
         if object["error"] != nil { object["error"] = .string(errorDetailsHidden) }
+        object["failure"] = object["failure"].map(redactedFailure)
         if case .object(var report)? = object["report"] {
             if report["sample"] != nil {
                 report["sample"] = nil
                 report["sampleHidden"] = .string("the sample records need the API token (Authorization: Bearer …)")
             }
             if report["error"] != nil { report["error"] = .string(errorDetailsHidden) }
+            report["failure"] = report["failure"].map(redactedFailure)
             object["report"] = .object(report)
         }
         return .object(object)
+    }
+
+    /// A typed failure keeps what tells an alert or a retry policy what
+    /// happened (kind, plugin, call, signal, status); its message goes.
+    static func redactedFailure(_ failure: JSONValue) -> JSONValue {
+        guard case .object(var fields) = failure else { return failure }
+        if fields["message"] != nil { fields["message"] = .string(errorDetailsHidden) }
+        return .object(fields)
     }
 
     static let errorDetailsHidden = "error details need the API token (Authorization: Bearer …)"

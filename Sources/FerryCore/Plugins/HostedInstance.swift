@@ -91,9 +91,11 @@ public struct InstanceOptions: Sendable {
     }
 }
 
-/// One open plugin instance, called from one thread at a time. Every call
-/// returns normally or throws a `PluginCallError` naming plugin and stage.
-public final class PluginInstance: @unchecked Sendable {
+/// One open plugin instance as the host holds it (the plugin side of the
+/// same thing is the SDK's `PluginInstance` protocol), called from one thread
+/// at a time. Every call returns normally or throws a `PluginCallError`
+/// naming plugin and stage.
+public final class HostedInstance: @unchecked Sendable {
     public let plugin: LoadedPlugin
     public let stage: String
     private var handle: UnsafeMutableRawPointer?
@@ -104,6 +106,8 @@ public final class PluginInstance: @unchecked Sendable {
     private let pipelineName: UnsafeMutablePointer<CChar>?
     /// "plugin 'x' (path)", for the line a crash prints (see `ferry_host_call_begin`).
     private let crashLabel: UnsafeMutablePointer<CChar>?
+    /// The same as JSON object members, for the crash line a child run sends its daemon.
+    private let crashFields: UnsafeMutablePointer<CChar>?
     private var closed = false
 
     /// Once, before the first plugin call: after the Swift runtime's own
@@ -117,7 +121,7 @@ public final class PluginInstance: @unchecked Sendable {
 
     @inline(__always)
     private func calling<T>(_ call: Call, _ body: () -> T) -> T {
-        ferry_host_call_begin(crashLabel, call.rawValue)
+        ferry_host_call_begin(crashLabel, crashFields, call.rawValue)
         defer { ferry_host_call_end() }
         return body()
     }
@@ -134,6 +138,8 @@ public final class PluginInstance: @unchecked Sendable {
         error = ferry_error(message: errorBuffer, capacity: FERRY_ERROR_CAPACITY, reserved: 0)
         pipelineName = strdup(options.pipelineName)
         crashLabel = strdup("plugin '\(plugin.name)' (\(plugin.path))")
+        crashFields = strdup(
+            "\"plugin\":\(JSONValue.string(plugin.name).jsonText),\"path\":\(JSONValue.string(plugin.path).jsonText),\"stage\":\(JSONValue.string(options.stage).jsonText)")
         _ = Self.crashReportInstalled
         hostTable = .allocate(capacity: 1)
         var table = ferry_host_api()
@@ -172,7 +178,7 @@ public final class PluginInstance: @unchecked Sendable {
                 args.mode = options.mode.rawValue
                 args.batch_size = UInt32(options.batchSize)
                 errorBuffer[0] = 0
-                ferry_host_call_begin(crashLabel, Call.open.rawValue)
+                ferry_host_call_begin(crashLabel, crashFields, Call.open.rawValue)
                 defer { ferry_host_call_end() }
                 return plugin.descriptor.open(&args, &handle, &error)
             }
@@ -195,6 +201,7 @@ public final class PluginInstance: @unchecked Sendable {
         errorBuffer.deallocate()
         free(pipelineName)
         free(crashLabel)
+        free(crashFields)
     }
 
     private func failure(_ call: String, _ status: ferry_status) -> PluginCallError {
