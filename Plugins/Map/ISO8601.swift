@@ -1,3 +1,5 @@
+import FerryPluginKit
+
 /// ISO-8601 / RFC 3339 date-times ⇄ BSON datetimes (UTC milliseconds since the
 /// epoch), without Foundation's formatters or their per-call allocations.
 enum ISO8601 {
@@ -37,10 +39,10 @@ enum ISO8601 {
             return nil
         }
         guard scanner.bytes.isEmpty,
-            (1...12).contains(month), (1...daysInMonth(month, year: year)).contains(day),
+            (1...12).contains(month), (1...Int64(CivilDate.daysInMonth(year: Int(year), month: Int(month)))).contains(day),
             hour <= 23, minute <= 59, second <= 59
         else { return nil }
-        let seconds = daysFromCivil(year: year, month: month, day: day) * 86_400
+        let seconds = Int64(CivilDate.days(year: Int(year), month: Int(month), day: Int(day))) * 86_400
             + hour * 3_600 + minute * 60 + second - offsetMinutes * 60
         return seconds * 1_000 + milliseconds
     }
@@ -50,7 +52,8 @@ enum ISO8601 {
     static func format(_ milliseconds: Int64) -> String? {
         let (seconds, millisecond) = floorDivide(milliseconds, 1_000)
         let (days, secondOfDay) = floorDivide(seconds, 86_400)
-        let (year, month, day) = civilFromDays(days)
+        let date = CivilDate.civil(days: Int(days))
+        let (year, month, day) = (Int64(date.year), Int64(date.month), Int64(date.day))
         guard (0...9999).contains(year) else { return nil }
         var text = ""
         text.reserveCapacity(24)
@@ -93,37 +96,5 @@ enum ISO8601 {
         let quotient = value / divisor
         let remainder = value % divisor
         return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
-    }
-
-    private static func isLeapYear(_ year: Int64) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
-
-    private static func daysInMonth(_ month: Int64, year: Int64) -> Int64 {
-        switch month {
-        case 2: isLeapYear(year) ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    // Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian).
-    private static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    private static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }

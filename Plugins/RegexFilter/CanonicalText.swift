@@ -95,7 +95,8 @@ struct CanonicalText {
     private func date(_ milliseconds: Int64) -> UnsafeRawBufferPointer? {
         let (seconds, millisecond) = Self.floorDivide(milliseconds, 1_000)
         let (days, secondOfDay) = Self.floorDivide(seconds, 86_400)
-        let (year, month, day) = Self.civilFromDays(days)
+        let civil = CivilDate.civil(days: Int(days))
+        let (year, month, day) = (Int64(civil.year), Int64(civil.month), Int64(civil.day))
         guard (0...9999).contains(year) else { return nil }
         var position = 0
         func put(_ value: Int64, width: Int) {
@@ -122,18 +123,5 @@ struct CanonicalText {
         let quotient = value / divisor
         let remainder = value % divisor
         return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
-    }
-
-    // Howard Hinnant's civil_from_days (proleptic Gregorian), as in Plugins/Map/ISO8601.swift.
-    private static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }

@@ -1,3 +1,4 @@
+import FerryPluginKit
 import Foundation
 
 extension CronSchedule {
@@ -21,7 +22,7 @@ extension CronSchedule {
         var local = (localNow - mod(localNow, 60)) + 60
 
         var days = floorDiv(local, 86400)
-        var (year, month, day) = WallClock.civil(days: days)
+        var (year, month, day) = CivilDate.civil(days: days)
         var secondOfDay = local - days * 86400
         var hour = secondOfDay / 3600
         var minute = (secondOfDay % 3600) / 60
@@ -34,8 +35,8 @@ extension CronSchedule {
             }
             if nextMonth != month { month = nextMonth; day = 1; hour = 0; minute = 0 }
 
-            let lastDay = WallClock.daysInMonth(year: year, month: month)
-            days = WallClock.days(year: year, month: month, day: day)
+            let lastDay = CivilDate.daysInMonth(year: year, month: month)
+            days = CivilDate.days(year: year, month: month, day: day)
             while day <= lastDay, !dayMatches(day: day, weekday: WallClock.weekday(days: days)) {
                 day += 1; days += 1; hour = 0; minute = 0
             }
