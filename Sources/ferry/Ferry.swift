@@ -9,7 +9,8 @@ struct Ferry: AsyncParsableCommand {
             Plugins are shared objects found in --plugins DIR, else $FERRY_PLUGIN_PATH, else beside the executable.
 
             Exit codes: 0 success; 1 the run failed; 2 invalid pipeline or plugin; \
-            3 the run completed but dead-lettered records; 64 bad command line; 130 interrupted (state saved).
+            3 the run completed but dead-lettered records; 64 bad command line; 130 cancelled by SIGINT/SIGTERM (state saved); \
+            128+N a plugin crashed with signal N (139 SIGSEGV, 134 SIGABRT), named on the line before the backtrace.
             """,
         version: "0.1.0",
         subcommands: [RunCommand.self, ValidateCommand.self, TestCommand.self, PluginsCommand.self, PluginCommand.self, StateCommand.self, ServeCommand.self])
