@@ -22,29 +22,6 @@ extension BSONValue {
         }
     }
 
-    /// The type's name in messages: `string`, `int32`, `decimal`, `date`, `objectId`…
-    var typeName: String {
-        switch self {
-        case .double: "double"
-        case .string: "string"
-        case .document: "document"
-        case .array: "array"
-        case .binary: "binary"
-        case .objectId: "objectId"
-        case .bool: "bool"
-        case .datetime: "date"
-        case .null: "null"
-        case .regex: "regex"
-        case .int32: "int32"
-        case .timestamp: "timestamp"
-        case .int64: "int64"
-        case .decimal128: "decimal"
-        case .minKey: "minKey"
-        case .maxKey: "maxKey"
-        case .raw(let type, _): "BSON type \(type)"
-        }
-    }
-
     /// The value as a reason shows it: strings quoted (long ones cut short),
     /// scalars as text, containers by their type.
     var reasonText: String {

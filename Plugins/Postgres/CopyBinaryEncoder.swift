@@ -99,7 +99,7 @@ final class CopyBinaryEncoder: RowEncoder {
     }
 
     func value(_ element: BSONElement, _ type: PGType, elementOID: UInt32, _ out: RowBuffer) throws {
-        func mismatch() -> Failure { Failure(message: "cannot store a BSON \(CopyTextEncoder.typeName(element))") }
+        func mismatch() -> Failure { Failure(message: "cannot store a BSON \(BSONType.name(of: element.typeByte))") }
         func string() -> String? { element.stringValue }
         switch type {
         case .int2, .int4, .int8:

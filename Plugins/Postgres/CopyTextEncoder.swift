@@ -99,26 +99,9 @@ final class CopyTextEncoder: RowEncoder {
         }
     }
 
-    static func typeName(_ element: BSONElement) -> String {
-        switch element.type {
-        case .double?: "double"
-        case .string?: "string"
-        case .document?: "document"
-        case .array?: "array"
-        case .binary?: "binary"
-        case .objectId?: "objectId"
-        case .bool?: "bool"
-        case .datetime?: "date"
-        case .int32?: "int32"
-        case .int64?: "int64"
-        case .decimal128?: "decimal128"
-        default: "BSON type 0x\(String(element.typeByte, radix: 16))"
-        }
-    }
-
     /// Text for one value; `inArray` quotes it for an array literal instead of COPY-escaping.
     func value(_ element: BSONElement, _ type: PGType, _ out: RowBuffer, inArray: Bool) throws {
-        func mismatch() -> Failure { Failure(message: "cannot store a BSON \(Self.typeName(element))") }
+        func mismatch() -> Failure { Failure(message: "cannot store a BSON \(BSONType.name(of: element.typeByte))") }
         func text(_ string: String) {
             var string = string
             string.withUTF8 { escaped(UnsafeRawBufferPointer($0), out, inArray: inArray) }

@@ -52,28 +52,6 @@ enum RecordDiff {
         // Strip the wrapper `{ "v" : … }` added to render a lone value.
         var text = json
         if text.hasPrefix("{ \"v\" : "), text.hasSuffix(" }") { text = String(text.dropFirst(8).dropLast(2)) }
-        return "\(text) (\(typeName(value)))"
-    }
-
-    static func typeName(_ value: BSONValue) -> String {
-        switch value {
-        case .double: "double"
-        case .string: "string"
-        case .document: "document"
-        case .array: "array"
-        case .binary: "binary"
-        case .objectId: "objectId"
-        case .bool: "bool"
-        case .datetime: "date"
-        case .null: "null"
-        case .regex: "regex"
-        case .int32: "int32"
-        case .timestamp: "timestamp"
-        case .int64: "int64"
-        case .decimal128: "decimal128"
-        case .minKey: "minKey"
-        case .maxKey: "maxKey"
-        case .raw(let type, _): "type 0x\(String(type, radix: 16))"
-        }
+        return "\(text) (\(value.typeName))"
     }
 }

@@ -22,3 +22,39 @@ public enum BSONType: UInt8, Sendable {
     case minKey = 0xFF
     case maxKey = 0x7F
 }
+
+extension BSONType {
+    /// The type as every message names it: the words of the docs, and for the
+    /// rest MongoDB's `$type` aliases (`decimal`, `date`, `objectId`, `dbPointer`…).
+    public var name: String {
+        switch self {
+        case .double: "double"
+        case .string: "string"
+        case .document: "document"
+        case .array: "array"
+        case .binary: "binary"
+        case .undefined: "undefined"
+        case .objectId: "objectId"
+        case .bool: "bool"
+        case .datetime: "date"
+        case .null: "null"
+        case .regex: "regex"
+        case .dbPointer: "dbPointer"
+        case .javascript: "javascript"
+        case .symbol: "symbol"
+        case .javascriptWithScope: "javascriptWithScope"
+        case .int32: "int32"
+        case .timestamp: "timestamp"
+        case .int64: "int64"
+        case .decimal128: "decimal"
+        case .minKey: "minKey"
+        case .maxKey: "maxKey"
+        }
+    }
+
+    /// `name` of a type byte, or `BSON type 0x…` for a byte no type has.
+    public static func name(of typeByte: UInt8) -> String {
+        if let type = BSONType(rawValue: typeByte) { return type.name }
+        return "BSON type 0x" + (typeByte < 0x10 ? "0" : "") + String(typeByte, radix: 16)
+    }
+}

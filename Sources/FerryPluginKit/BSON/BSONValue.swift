@@ -23,6 +23,34 @@ public enum BSONValue: Equatable, Sendable {
     case raw(type: UInt8, bytes: [UInt8])
 }
 
+extension BSONValue {
+    /// The value's type byte.
+    public var typeByte: UInt8 {
+        switch self {
+        case .double: BSONType.double.rawValue
+        case .string: BSONType.string.rawValue
+        case .document: BSONType.document.rawValue
+        case .array: BSONType.array.rawValue
+        case .binary: BSONType.binary.rawValue
+        case .objectId: BSONType.objectId.rawValue
+        case .bool: BSONType.bool.rawValue
+        case .datetime: BSONType.datetime.rawValue
+        case .null: BSONType.null.rawValue
+        case .regex: BSONType.regex.rawValue
+        case .int32: BSONType.int32.rawValue
+        case .timestamp: BSONType.timestamp.rawValue
+        case .int64: BSONType.int64.rawValue
+        case .decimal128: BSONType.decimal128.rawValue
+        case .minKey: BSONType.minKey.rawValue
+        case .maxKey: BSONType.maxKey.rawValue
+        case .raw(let type, _): type
+        }
+    }
+
+    /// The type's name in messages (`BSONType.name`): `string`, `int32`, `decimal`, `date`…
+    public var typeName: String { BSONType.name(of: typeByte) }
+}
+
 /// An owned, ordered BSON document.
 public struct BSONDocument: Equatable, Sendable, ExpressibleByDictionaryLiteral {
     public var fields: [(key: String, value: BSONValue)]
