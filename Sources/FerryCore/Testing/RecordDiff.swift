@@ -21,7 +21,7 @@ enum RecordDiff {
     }
 
     static func compare(_ wanted: BSONValue, _ got: BSONValue, _ path: String) -> [String] {
-        if let a = number(wanted), let b = number(got) {
+        if let a = wanted.numberAsDouble, let b = got.numberAsDouble {
             return a == b ? [] : ["\(path): expected \(render(wanted)), got \(render(got))"]
         }
         switch (wanted, got) {
@@ -32,15 +32,6 @@ enum RecordDiff {
             return zip(a, b).enumerated().flatMap { compare($1.0, $1.1, "\(path)[\($0)]") }
         default:
             return wanted == got ? [] : ["\(path): expected \(render(wanted)), got \(render(got))"]
-        }
-    }
-
-    static func number(_ value: BSONValue) -> Double? {
-        switch value {
-        case .int32(let v): Double(v)
-        case .int64(let v): Double(v)
-        case .double(let v): v
-        default: nil
         }
     }
 

@@ -47,6 +47,17 @@ extension BSONValue {
         }
     }
 
+    /// An int32, int64 or double as a Double (an int64 past 2^53 rounds to the
+    /// nearest), else nil: how checks compare numbers across integer widths.
+    public var numberAsDouble: Double? {
+        switch self {
+        case .int32(let value): Double(value)
+        case .int64(let value): Double(value)
+        case .double(let value): value
+        default: nil
+        }
+    }
+
     /// The type's name in messages (`BSONType.name`): `string`, `int32`, `decimal`, `date`…
     public var typeName: String { BSONType.name(of: typeByte) }
 }
