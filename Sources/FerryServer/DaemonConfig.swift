@@ -11,6 +11,8 @@ import Foundation
 ///   - file: pipelines/products.yaml      # relative to this file
 ///     schedule: "*/15 * * * *"
 ///     timezone: Europe/Berlin             # default UTC
+///     max_memory_mb: 2048                 # optional: RLIMIT_DATA of each run's process
+///     stall_timeout_seconds: 600          # optional: a run without progress this long is stopped
 ///   - dir: pipelines/manual/              # every *.yaml in it, no schedule
 /// state_dir: /var/lib/ferry/state         # default: $FERRY_STATE_DIR, else .ferry/ beside each pipeline
 /// state_store: ${FERRY_STATE_DSN}          # PostgreSQL instead: shared checkpoints + run locks for replicas
@@ -31,6 +33,10 @@ public struct DaemonConfig: Sendable {
         public var file: String
         public var schedule: CronSchedule?
         public var line: Int
+        /// A run's memory limit in MB (RLIMIT_DATA of its process); nil: none.
+        public var maxMemoryMB: Int?
+        /// A run with no record read, written or committed for this long is stopped; nil: never.
+        public var stallTimeoutSeconds: Int?
     }
 
     public var file: String
@@ -50,10 +56,8 @@ public struct DaemonConfig: Sendable {
     /// The HTTP server's limits against slow or greedy clients.
     public var connectionLimits = ConnectionLimits()
 
-    static let keys: Set<String> = [
-        "listen", "pipelines", "state_dir", "state_store", "replica_id", "plugins", "api_token_env", "api_token_file", "grace_period_seconds",
-        "readiness_timeout_seconds", "run_history", "header_timeout_seconds", "idle_timeout_seconds", "max_connections", "max_body_bytes",
-    ]
+    /// The daemon file's key tables: the top level and one entry of `pipelines:`.
+    public static var keyTables: [ConfigKeyTable] { [DaemonKeys.topLevel, DaemonKeys.pipelineEntry] }
 
     /// Is this YAML a daemon file (rather than a pipeline)? `ferry validate` asks.
     public static func looksLikeDaemonFile(_ yaml: String) -> Bool {
@@ -72,11 +76,6 @@ public struct DaemonConfig: Sendable {
     public static func parse(
         yaml: String, file: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigErrors) -> DaemonConfig {
-        var config = DaemonConfig(file: file)
-        var errors: [ConfigError] = []
-        func fail(_ line: Int?, _ field: String?, _ message: String) {
-            errors.append(ConfigError(file: file, line: line, field: field, message))
-        }
         let root: ConfigNode?
         do {
             root = try ConfigNode.parse(yaml: yaml, file: file)
@@ -86,137 +85,17 @@ public struct DaemonConfig: Sendable {
         guard case .mapping(let entries, _)? = root else {
             throw ConfigErrors(errors: [ConfigError(file: file, line: root?.line, "a daemon file is a mapping with `pipelines:` and settings")])
         }
-        let base = URL(fileURLWithPath: file).deletingLastPathComponent()
-        func resolve(_ path: String) -> String {
-            path.hasPrefix("/") ? path : base.appendingPathComponent(path).standardizedFileURL.path
-        }
-        // Bounded above too: `1e300` or `inf` must be an error here, not a trap
-        // where the value becomes an Int or a deadline.
-        func number(_ node: ConfigNode, _ key: String, minimum: Double, maximum: Double = 86_400) -> Double? {
-            guard let text = node.stringValue, let value = Double(text), value.isFinite, value >= minimum, value <= maximum else {
-                fail(node.line, key, "expected a number from \(minimum) to \(maximum)")
-                return nil
-            }
-            return value
-        }
-        func count(_ node: ConfigNode, _ key: String, minimum: Int, maximum: Int) -> Int? {
-            guard let text = node.stringValue, let value = Int(text), value >= minimum, value <= maximum else {
-                fail(node.line, key, "expected a whole number from \(minimum) to \(maximum)")
-                return nil
-            }
-            return value
-        }
-
+        var config = DaemonConfig(file: file)
+        let parse = DaemonParse(file: file, environment: environment)
         for (key, keyLine, value) in entries {
-            switch key {
-            case "listen":
-                guard let text = value.stringValue, let colon = text.lastIndex(of: ":"),
-                    let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port), colon != text.startIndex
-                else {
-                    fail(value.line, key, "expected host:port, e.g. 0.0.0.0:8080")
-                    continue
-                }
-                config.host = String(text[..<colon])
-                config.port = port
-            case "pipelines":
-                guard case .sequence(let items, _) = value, !items.isEmpty else {
-                    fail(value.line, key, "expected a non-empty list of {file: …} or {dir: …}")
-                    continue
-                }
-                for (index, item) in items.enumerated() {
-                    let field = "pipelines[\(index)]"
-                    guard case .mapping(let itemEntries, _) = item else {
-                        fail(item.line, field, "expected a mapping with `file:` or `dir:`")
-                        continue
-                    }
-                    let unknown = itemEntries.map(\.key).filter { !["file", "dir", "schedule", "timezone"].contains($0) }
-                    for name in unknown { fail(item.line, "\(field).\(name)", "unknown key (known: file, dir, schedule, timezone)") }
-                    var schedule: CronSchedule?
-                    var zone = TimeZone(identifier: "UTC")!
-                    if let tz = item["timezone"] {
-                        if let name = tz.stringValue, let found = TimeZone(identifier: name) {
-                            zone = found
-                        } else {
-                            fail(tz.line, "\(field).timezone", "unknown time zone '\(tz.stringValue ?? "")' (use an IANA name such as Europe/Berlin)")
-                        }
-                    }
-                    if let expression = item["schedule"] {
-                        do {
-                            schedule = try CronSchedule(expression.stringValue ?? "", timeZone: zone)
-                        } catch {
-                            fail(expression.line, "\(field).schedule", "\(error)")
-                        }
-                    }
-                    if let path = item["file"]?.stringValue {
-                        config.pipelines.append(PipelineEntry(file: resolve(path), schedule: schedule, line: item.line))
-                    } else if let directory = item["dir"]?.stringValue {
-                        if schedule != nil { fail(item.line, "\(field).schedule", "a schedule belongs to one `file:`, not a `dir:`") }
-                        let resolved = resolve(directory)
-                        guard let names = try? FileManager.default.contentsOfDirectory(atPath: resolved) else {
-                            fail(item.line, "\(field).dir", "cannot list \(resolved)")
-                            continue
-                        }
-                        for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
-                            config.pipelines.append(PipelineEntry(file: "\(resolved)/\(name)", schedule: nil, line: item.line))
-                        }
-                    } else {
-                        fail(item.line, field, "expected `file:` or `dir:`")
-                    }
-                }
-            case "state_dir":
-                if let text = value.stringValue { config.stateDirectory = resolve(text) } else { fail(value.line, key, "expected a path") }
-            case "state_store":
-                // `${VAR}` is read from the environment, so the DSN (and its password) stays in a Secret.
-                guard let text = value.stringValue else {
-                    fail(value.line, key, "expected a PostgreSQL DSN, e.g. ${FERRY_STATE_DSN}")
-                    continue
-                }
-                do {
-                    let expanded = try Interpolation(environment: environment).expand(text)
-                    guard PostgresDSN.looksLikeDSN(expanded) else {
-                        fail(value.line, key, "expected a PostgreSQL DSN (postgresql://… or host=… dbname=…); checkpoint files go in state_dir")
-                        continue
-                    }
-                    config.stateStore = try PostgresDSN(parsing: expanded)
-                } catch {
-                    fail(value.line, key, "\(error)")
-                }
-            case "replica_id":
-                do {
-                    if let text = value.stringValue { config.replicaID = try Interpolation(environment: environment).expand(text) }
-                } catch {
-                    fail(value.line, key, "\(error)")
-                }
-            case "plugins":
-                switch value {
-                case .scalar(let text, _, _): config.pluginDirectories = [resolve(text)]
-                case .sequence(let items, _): config.pluginDirectories = items.compactMap(\.stringValue).map(resolve)
-                default: fail(value.line, key, "expected a path or a list of paths")
-                }
-            case "api_token_env":
-                if let text = value.stringValue, !text.isEmpty { config.tokenEnvironmentVariable = text } else { fail(value.line, key, "expected a variable name") }
-            case "api_token_file":
-                if let text = value.stringValue { config.tokenFile = resolve(text) } else { fail(value.line, key, "expected a path") }
-            case "grace_period_seconds":
-                if let seconds = number(value, key, minimum: 1) { config.gracePeriodSeconds = seconds }
-            case "readiness_timeout_seconds":
-                if let seconds = number(value, key, minimum: 0.1) { config.readinessTimeoutSeconds = seconds }
-            case "run_history":
-                if let count = count(value, key, minimum: 1, maximum: 1_000_000) { config.runHistory = count }
-            case "header_timeout_seconds":
-                if let seconds = number(value, key, minimum: 0.1) { config.connectionLimits.headerTimeoutSeconds = seconds }
-            case "idle_timeout_seconds":
-                if let seconds = number(value, key, minimum: 0.1) { config.connectionLimits.idleTimeoutSeconds = seconds }
-            case "max_connections":
-                if let count = count(value, key, minimum: 1, maximum: 1_000_000) { config.connectionLimits.maxConnections = count }
-            case "max_body_bytes":
-                if let count = count(value, key, minimum: 1024, maximum: 1 << 30) { config.connectionLimits.maxBodyBytes = count }
-            default:
-                fail(keyLine, key, "unknown key (known: \(keys.sorted().joined(separator: ", ")))")
+            guard let row = DaemonKeys.row(key) else {
+                parse.fail(keyLine, key, "unknown key (known: \(DaemonKeys.topLevel.knownList))")
+                continue
             }
+            row.read(&config, value, parse)
         }
-        if !entries.contains(where: { $0.key == "pipelines" }) { fail(root?.line, "pipelines", "required") }
-        guard errors.isEmpty else { throw ConfigErrors(errors: errors) }
+        if !entries.contains(where: { $0.key == "pipelines" }) { parse.fail(root?.line, "pipelines", "required") }
+        guard parse.errors.isEmpty else { throw ConfigErrors(errors: parse.errors) }
         return config
     }
 

@@ -1,10 +1,11 @@
 import FerryCore
+import FerryServer
 import Foundation
 import Testing
 
 @Suite("Config key tables: one table per section drives parsing and the docs")
 struct ConfigKeyTableTests {
-    static let allTables = PipelineLoader.keyTables
+    static let allTables = PipelineLoader.keyTables + DaemonConfig.keyTables
     static let referencePath = TestSupport.repoRoot.appendingPathComponent("docs/08-quick-reference.md").path
 
     /// With FERRY_UPDATE_DOCS=1 the regions are rewritten from the code first.
@@ -68,5 +69,51 @@ struct ConfigKeyTableTests {
         }
         #expect(errors("retry: {attempts: 101}").contains("retry.attempts: must be at most 100"))
         #expect(errors("retry: {attempt: 1}").contains("retry.attempt: unknown field (known: attempts, initial_delay_ms, max_delay_ms)"))
+    }
+
+    @Test("a pipeline entry's max_memory_mb and stall_timeout_seconds are read and bounded; absent, they are nil")
+    func runLimits() throws {
+        let folder = try TestSupport.temporaryDirectory()
+        let path = "\(folder)/daemon.yaml"
+        func entry(_ settings: String) throws -> DaemonConfig.PipelineEntry {
+            let config = try DaemonConfig.parse(yaml: "pipelines:\n  - {file: p.yaml\(settings)}\n", file: path, environment: [:])
+            return try #require(config.pipelines.first)
+        }
+        func error(_ settings: String) -> String {
+            do {
+                _ = try DaemonConfig.parse(yaml: "pipelines:\n  - {file: p.yaml\(settings)}\n", file: path, environment: [:])
+                return ""
+            } catch {
+                return error.description
+            }
+        }
+        let plain = try entry("")
+        #expect(plain.maxMemoryMB == nil && plain.stallTimeoutSeconds == nil)
+        let limited = try entry(", max_memory_mb: 512, stall_timeout_seconds: 600")
+        #expect(limited.maxMemoryMB == 512 && limited.stallTimeoutSeconds == 600)
+        #expect(try entry(", max_memory_mb: 16, stall_timeout_seconds: 86400").stallTimeoutSeconds == 86_400)
+        #expect(try entry(", max_memory_mb: 1048576, stall_timeout_seconds: 1").maxMemoryMB == 1_048_576)
+        #expect(try entry(", stall_timeout_seconds: 30.0").stallTimeoutSeconds == 30)
+        #expect(error(", max_memory_mb: 15") == "\(path):2: pipelines[0].max_memory_mb: expected a whole number from 16 to 1048576")
+        #expect(error(", max_memory_mb: 1048577").contains("pipelines[0].max_memory_mb: expected a whole number from 16 to 1048576"))
+        #expect(error(", max_memory_mb: 1e300").contains("pipelines[0].max_memory_mb: expected a whole number"))
+        #expect(error(", stall_timeout_seconds: 0").contains("pipelines[0].stall_timeout_seconds: expected a whole number from 1 to 86400"))
+        #expect(error(", stall_timeout_seconds: 86401").contains("pipelines[0].stall_timeout_seconds: expected a whole number from 1 to 86400"))
+        #expect(error(", stall_timeout_seconds: 1.5").contains("pipelines[0].stall_timeout_seconds: expected a whole number"))
+        #expect(error(", stall_timeout_seconds: inf").contains("pipelines[0].stall_timeout_seconds: expected a whole number"))
+        #expect(error(", stall: 5").contains(
+            "pipelines[0].stall: unknown key (known: file, dir, schedule, timezone, max_memory_mb, stall_timeout_seconds)"))
+    }
+
+    @Test("the daemon's unknown-key error lists the table's keys, sorted")
+    func daemonUnknownKey() throws {
+        let folder = try TestSupport.temporaryDirectory()
+        do {
+            _ = try DaemonConfig.parse(yaml: "pipelines: [{file: p.yaml}]\ngrace: 5\n", file: "\(folder)/d.yaml", environment: [:])
+            Issue.record("an unknown key was accepted")
+        } catch {
+            let known = DaemonConfig.keyTables[0].names.sorted().joined(separator: ", ")
+            #expect(error.description == "\(folder)/d.yaml:2: grace: unknown key (known: \(known))")
+        }
     }
 }
