@@ -1,7 +1,8 @@
 import CLibPQ
 import FerryPluginKit
 
-/// Streams a table or query with `COPY (SELECT …) TO STDOUT` (text format):
+/// Streams a table or query with `COPY (SELECT …) TO STDOUT`, in binary
+/// format when every column has a binary decoder (text format otherwise):
 /// the server sends rows as fast as the client takes them and nothing is held
 /// in memory beyond one row. With a key the rows come in keyset order, so a
 /// lost connection restarts the COPY just after the last row handed out;
@@ -17,6 +18,10 @@ final class PostgresSource: SourcePlugin {
     var selectList: [String] = []
     var columns: [PGColumn] = []
     var decoder: CopyTextDecoder!
+    /// Set when the read is in binary format.
+    var binary: CopyBinaryDecoder?
+    /// The next message of a binary COPY starts with the file header.
+    var expectHeader = false
     var cursorIndex: Int?
     var keyIndices: [Int] = []
     /// Position after the last batch handed out (nil: from the start).
@@ -108,6 +113,7 @@ final class PostgresSource: SourcePlugin {
         cursorIndex = try cursorColumn.map(index(of:))
         self.columns = columns
         decoder = CopyTextDecoder(columns: columns, options: settings.values)
+        binary = CopyBinaryDecoder.reads(columns) ? CopyBinaryDecoder(columns: columns, text: decoder) : nil
     }
 
     /// The SELECT for the rows after `position`, in this shard, in keyset order.
@@ -157,8 +163,9 @@ final class PostgresSource: SourcePlugin {
             let calls = values.indices.map { "set_config('ferry.p\($0)', $\($0 + 1), false)" }.joined(separator: ", ")
             try connection.exec("SELECT \(calls)", values.map { Optional($0) }, "set the resume position")
         }
-        try connection.exec("COPY (\(selectSQL())) TO STDOUT", "read \(relationLabel)")
+        try connection.exec("COPY (\(selectSQL())) TO STDOUT\(binary == nil ? "" : " (FORMAT binary)")", "read \(relationLabel)")
         copying = true
+        expectHeader = binary != nil
     }
 
     func read(into batch: BatchBuilder) throws -> Bool {
@@ -172,11 +179,24 @@ final class PostgresSource: SourcePlugin {
                 let length = PQgetCopyData(connection.conn, &buffer, 0)
                 if length > 0, let row = buffer {
                     defer { PQfreemem(row) }
-                    // Each row ends with a newline.
-                    let bytes = UnsafeRawBufferPointer(start: row, count: Int(length) - 1)
+                    var bytes: UnsafeRawBufferPointer
                     do {
-                        try batch.appendDocument { writer in try decoder.decode(bytes, into: &writer) }
+                        if let binary {
+                            bytes = UnsafeRawBufferPointer(start: row, count: Int(length))
+                            if expectHeader {
+                                bytes = UnsafeRawBufferPointer(rebasing: bytes[try CopyBinaryDecoder.headerLength(bytes)...])
+                                expectHeader = false
+                            }
+                            if bytes.isEmpty || CopyBinaryDecoder.isTrailer(bytes) { continue }
+                            try batch.appendDocument { writer in try binary.decode(bytes, into: &writer) }
+                        } else {
+                            // Each row ends with a newline.
+                            bytes = UnsafeRawBufferPointer(start: row, count: Int(length) - 1)
+                            try batch.appendDocument { writer in try decoder.decode(bytes, into: &writer) }
+                        }
                     } catch let failure as CopyTextDecoder.Failure {
+                        throw PluginError.data("postgres: \(relationLabel): \(failure.message)")
+                    } catch let failure as CopyBinaryDecoder.Failure {
                         throw PluginError.data("postgres: \(relationLabel): \(failure.message)")
                     }
                     if !keyIndices.isEmpty {
@@ -216,11 +236,23 @@ final class PostgresSource: SourcePlugin {
     private func advance() throws {
         guard !keyIndices.isEmpty else { return }
         try lastRow.withUnsafeBytes { row in
-            try decoder.split(row)
             var state = emptyState
-            state.key = keyIndices.map { decoder.text(row, $0) ?? "" }
-            if orderedByCursor, let cursorIndex {
-                guard let cursor = decoder.text(row, cursorIndex) else {
+            let cursorText: String?
+            do {
+                if let binary {
+                    try binary.split(row)
+                    state.key = try keyIndices.map { try binary.text(row, $0) ?? "" }
+                    cursorText = try cursorIndex.flatMap { try binary.text(row, $0) }
+                } else {
+                    try decoder.split(row)
+                    state.key = keyIndices.map { decoder.text(row, $0) ?? "" }
+                    cursorText = cursorIndex.flatMap { decoder.text(row, $0) }
+                }
+            } catch let failure as CopyBinaryDecoder.Failure {
+                throw PluginError.data("postgres: \(relationLabel): \(failure.message)")
+            }
+            if orderedByCursor, cursorIndex != nil {
+                guard let cursor = cursorText else {
                     throw PluginError.data("postgres: \(relationLabel): cursor column '\(cursorColumn!)' is NULL; incremental reads need a non-null cursor")
                 }
                 state.cursor = cursor

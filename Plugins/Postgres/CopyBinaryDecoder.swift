@@ -1,0 +1,314 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FerryPluginKit
+
+/// Decodes rows of `COPY … TO STDOUT (FORMAT binary)` into BSON documents.
+///
+/// The server skips its text output functions (numeric and timestamp output
+/// cost it more than sending the binary form), and integers, floats, text,
+/// booleans, uuids and bytea arrive ready to use. Numerics, dates and
+/// timestamps are rendered here as the server's own text (`numeric_out`,
+/// ISO `date_out`/`timestamp_out` in UTC) and go through the text decoder,
+/// so every value becomes exactly the BSON the text format gives.
+/// Columns of other types (real, arrays) keep the whole read on text format:
+/// see `reads(_:)`.
+final class CopyBinaryDecoder {
+    let columns: [PGColumn]
+    let text: CopyTextDecoder
+    /// Start and length of each field of the current row (-1: NULL).
+    let fieldStarts: UnsafeMutableBufferPointer<Int>
+    let fieldLengths: UnsafeMutableBufferPointer<Int>
+    /// A value's server text, rendered here (numeric, date, timestamp).
+    var scratch: [UInt8] = []
+
+    struct Failure: Error { let message: String }
+
+    static let signature: [UInt8] = [0x50, 0x47, 0x43, 0x4F, 0x50, 0x59, 0x0A, 0xFF, 0x0D, 0x0A, 0x00]
+
+    /// Whether every column can be read in binary (and, for the key and
+    /// cursor columns, turned back into text for the resume position).
+    static func reads(_ columns: [PGColumn]) -> Bool {
+        columns.allSatisfy { column in
+            switch column.type {
+            case .int2, .int4, .int8, .float8, .numeric, .text, .bool, .date, .timestamp, .timestamptz, .uuid, .json, .jsonb, .bytea: true
+            // real: the server's shortest float4 text, widened, is not the float4 widened.
+            case .float4, .array: false
+            }
+        }
+    }
+
+    init(columns: [PGColumn], text: CopyTextDecoder) {
+        self.columns = columns
+        self.text = text
+        fieldStarts = .allocate(capacity: max(columns.count, 1))
+        fieldLengths = .allocate(capacity: max(columns.count, 1))
+        scratch.reserveCapacity(64)
+    }
+
+    deinit {
+        fieldStarts.deallocate()
+        fieldLengths.deallocate()
+    }
+
+    /// The length of the file header at the start of the first message.
+    static func headerLength(_ message: UnsafeRawBufferPointer) throws -> Int {
+        guard message.count >= 19, signature.withUnsafeBytes({ memcmp($0.baseAddress!, message.baseAddress!, 11) == 0 }) else {
+            throw Failure(message: "binary COPY data does not start with the PGCOPY signature")
+        }
+        let extensionLength = Int(UInt32(bigEndian: message.loadUnaligned(fromByteOffset: 15, as: UInt32.self)))
+        guard 19 + extensionLength <= message.count else { throw Failure(message: "binary COPY header is cut short") }
+        return 19 + extensionLength
+    }
+
+    /// Whether `message` is the end-of-data marker (a field count of -1).
+    static func isTrailer(_ message: UnsafeRawBufferPointer) -> Bool {
+        message.count == 2 && message[0] == 0xFF && message[1] == 0xFF
+    }
+
+    /// Finds the fields of one row.
+    func split(_ row: UnsafeRawBufferPointer) throws {
+        guard row.count >= 2 else { throw Failure(message: "binary row of \(row.count) bytes") }
+        let count = Int(Int16(bigEndian: row.loadUnaligned(as: Int16.self)))
+        guard count == columns.count else { throw Failure(message: "row has \(count) fields, expected \(columns.count)") }
+        var offset = 2
+        for index in 0..<count {
+            guard offset + 4 <= row.count else { throw Failure(message: "binary row cut short") }
+            let length = Int(Int32(bigEndian: row.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
+            offset += 4
+            fieldStarts[index] = offset
+            fieldLengths[index] = length
+            if length > 0 {
+                guard offset + length <= row.count else { throw Failure(message: "binary row cut short") }
+                offset += length
+            }
+        }
+        guard offset == row.count else { throw Failure(message: "binary row has \(row.count - offset) trailing bytes") }
+    }
+
+    func decode(_ row: UnsafeRawBufferPointer, into writer: inout DocumentWriter) throws {
+        try split(row)
+        for index in 0..<columns.count {
+            let column = columns[index]
+            let length = fieldLengths[index]
+            if length < 0 {
+                writer.appendNull(column.name)
+                continue
+            }
+            let value = UnsafeRawBufferPointer(rebasing: row[fieldStarts[index]..<(fieldStarts[index] + length)])
+            do {
+                try append(column, value, &writer)
+            } catch let failure as Failure {
+                throw CopyTextDecoder.Failure(message: "column '\(column.name)' (\(column.sqlType)): \(failure.message)")
+            } catch let failure as CopyTextDecoder.Failure {
+                throw CopyTextDecoder.Failure(message: "column '\(column.name)' (\(column.sqlType)): \(failure.message)")
+            } catch let failure as JSONToBSON.Failure {
+                throw CopyTextDecoder.Failure(message: "column '\(column.name)' (\(column.sqlType)): \(failure.message)")
+            }
+        }
+    }
+
+    private func append(_ column: PGColumn, _ value: UnsafeRawBufferPointer, _ writer: inout DocumentWriter) throws {
+        func need(_ size: Int) throws {
+            guard value.count == size else { throw Failure(message: "binary value of \(value.count) bytes, expected \(size)") }
+        }
+        switch column.type {
+        case .int2:
+            try need(2)
+            writer.append(column.name, Int32(Int16(bigEndian: value.loadUnaligned(as: Int16.self))))
+        case .int4:
+            try need(4)
+            writer.append(column.name, Int32(bigEndian: value.loadUnaligned(as: Int32.self)))
+        case .int8:
+            try need(8)
+            writer.append(column.name, Int64(bigEndian: value.loadUnaligned(as: Int64.self)))
+        case .float8:
+            try need(8)
+            let number = Double(bitPattern: UInt64(bigEndian: value.loadUnaligned(as: UInt64.self)))
+            // The text format's "NaN" reads back as the default NaN.
+            writer.append(column.name, number.isNaN ? Double.nan : number)
+        case .text:
+            writer.appendString(column.name, utf8: value)
+        case .bool:
+            try need(1)
+            writer.append(column.name, value[0] != 0)
+        case .uuid:
+            try need(16)
+            writer.append(column.name, BSONValue.binary(subtype: 4, data: Array(value)))
+        case .bytea:
+            writer.append(column.name, BSONValue.binary(subtype: 0, data: Array(value)))
+        case .json:
+            try JSONToBSON.append(column.name, json: value, to: &writer)
+        case .jsonb:
+            guard value.count >= 1, value[0] == 1 else { throw Failure(message: "jsonb binary format version \(value.first ?? 0), expected 1") }
+            try JSONToBSON.append(column.name, json: UnsafeRawBufferPointer(rebasing: value[1...]), to: &writer)
+        case .numeric, .date, .timestamp, .timestamptz:
+            try serverText(column.type, value)
+            try scratch.withUnsafeBytes { try text.append(column.name, column.type, $0, &writer) }
+        case .float4, .array:
+            throw Failure(message: "read in binary, which this type is not")
+        }
+    }
+
+    /// The server's text of field `index` of the row last split (for the
+    /// resume position), nil for NULL.
+    func text(_ row: UnsafeRawBufferPointer, _ index: Int) throws -> String? {
+        let length = fieldLengths[index]
+        guard length >= 0 else { return nil }
+        let value = UnsafeRawBufferPointer(rebasing: row[fieldStarts[index]..<(fieldStarts[index] + length)])
+        switch columns[index].type {
+        case .int2 where length == 2: return String(Int16(bigEndian: value.loadUnaligned(as: Int16.self)))
+        case .int4 where length == 4: return String(Int32(bigEndian: value.loadUnaligned(as: Int32.self)))
+        case .int8 where length == 8: return String(Int64(bigEndian: value.loadUnaligned(as: Int64.self)))
+        case .uuid where length == 16: return UUIDText.string(value)
+        case .bool where length == 1: return value[0] != 0 ? "t" : "f"
+        case .numeric, .date, .timestamp, .timestamptz:
+            try serverText(columns[index].type, value)
+            return String(decoding: scratch, as: UTF8.self)
+        case .float8 where length == 8:
+            let number = Double(bitPattern: UInt64(bigEndian: value.loadUnaligned(as: UInt64.self)))
+            return number.isNaN ? "NaN" : number.isInfinite ? (number < 0 ? "-Infinity" : "Infinity") : number.description
+        case .text, .json: return String(decoding: value, as: UTF8.self)
+        case .jsonb where length >= 1: return String(decoding: value[1...], as: UTF8.self)
+        case .bytea: return "\\x" + Hex.string(value)
+        default: throw Failure(message: "binary value of \(length) bytes for type \(columns[index].sqlType)")
+        }
+    }
+
+    /// Renders a binary numeric, date or timestamp into `scratch` as the
+    /// server's text output would (DateStyle ISO, TimeZone UTC).
+    func serverText(_ type: PGType, _ value: UnsafeRawBufferPointer) throws {
+        scratch.removeAll(keepingCapacity: true)
+        switch type {
+        case .numeric: try numericText(value)
+        case .date:
+            guard value.count == 4 else { throw Failure(message: "binary date of \(value.count) bytes") }
+            let days = Int32(bigEndian: value.loadUnaligned(as: Int32.self))
+            if days == .max { return put("infinity") }
+            if days == .min { return put("-infinity") }
+            let (year, month, day) = Self.civil(daysSince1970: Int64(days) + 10957)
+            putDate(year, month, day)
+            if year <= 0 { put(" BC") }
+        default:
+            guard value.count == 8 else { throw Failure(message: "binary timestamp of \(value.count) bytes") }
+            let micros = Int64(bigEndian: value.loadUnaligned(as: Int64.self))
+            if micros == .max { return put("infinity") }
+            if micros == .min { return put("-infinity") }
+            var days = micros / 86_400_000_000
+            var rest = micros % 86_400_000_000
+            if rest < 0 {
+                rest += 86_400_000_000
+                days -= 1
+            }
+            let (year, month, day) = Self.civil(daysSince1970: days + 10957)
+            putDate(year, month, day)
+            scratch.append(0x20)
+            let seconds = Int(rest / 1_000_000)
+            putDigits(seconds / 3600, 2)
+            scratch.append(0x3A)
+            putDigits(seconds / 60 % 60, 2)
+            scratch.append(0x3A)
+            putDigits(seconds % 60, 2)
+            var fraction = Int(rest % 1_000_000)
+            if fraction != 0 {
+                var width = 6
+                while fraction % 10 == 0 {
+                    fraction /= 10
+                    width -= 1
+                }
+                scratch.append(0x2E)
+                putDigits(fraction, width)
+            }
+            if type == .timestamptz { put("+00") }
+            if year <= 0 { put(" BC") }
+        }
+    }
+
+    /// numeric_out: base-10000 digits, weight of the first, sign, display scale.
+    private func numericText(_ value: UnsafeRawBufferPointer) throws {
+        guard value.count >= 8 else { throw Failure(message: "binary numeric of \(value.count) bytes") }
+        let count = Int(Int16(bigEndian: value.loadUnaligned(as: Int16.self)))
+        let weight = Int(Int16(bigEndian: value.loadUnaligned(fromByteOffset: 2, as: Int16.self)))
+        let sign = UInt16(bigEndian: value.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
+        let scale = Int(Int16(bigEndian: value.loadUnaligned(fromByteOffset: 6, as: Int16.self)))
+        guard count >= 0, value.count == 8 + 2 * count, scale >= 0 else { throw Failure(message: "malformed binary numeric") }
+        switch sign {
+        case 0xC000: return put("NaN")
+        case 0xD000: return put("Infinity")
+        case 0xF000: return put("-Infinity")
+        case 0x0000, 0x4000: break
+        default: throw Failure(message: "binary numeric with sign 0x\(String(sign, radix: 16))")
+        }
+        func digit(_ index: Int) -> Int {
+            index >= 0 && index < count ? Int(Int16(bigEndian: value.loadUnaligned(fromByteOffset: 8 + 2 * index, as: Int16.self))) : 0
+        }
+        if sign == 0x4000 { scratch.append(0x2D) }
+        if weight < 0 {
+            scratch.append(0x30)
+        } else {
+            for index in 0...weight {
+                let group = digit(index)
+                if index == 0 {
+                    put(String(group))
+                } else {
+                    putDigits(group, 4)
+                }
+            }
+        }
+        if scale > 0 {
+            scratch.append(0x2E)
+            var written = 0
+            var index = weight + 1
+            while written < scale {
+                let group = digit(index)
+                var divisor = 1000
+                while divisor > 0 && written < scale {
+                    scratch.append(UInt8(truncatingIfNeeded: 0x30 + group / divisor % 10))
+                    divisor /= 10
+                    written += 1
+                }
+                index += 1
+            }
+        }
+    }
+
+    private func put(_ text: StaticString) {
+        scratch.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    private func put(_ text: String) {
+        scratch.append(contentsOf: text.utf8)
+    }
+
+    private func putDigits(_ value: Int, _ width: Int) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        while divisor > 0 {
+            scratch.append(UInt8(truncatingIfNeeded: 0x30 + value / divisor % 10))
+            divisor /= 10
+        }
+    }
+
+    /// `YYYY-MM-DD`, the year at least 4 digits; BC years as 1 - year (` BC` added by the caller).
+    private func putDate(_ year: Int64, _ month: Int, _ day: Int) {
+        let shown = year <= 0 ? 1 - year : year
+        if shown >= 10000 { put(String(shown)) } else { putDigits(Int(shown), 4) }
+        scratch.append(0x2D)
+        putDigits(month, 2)
+        scratch.append(0x2D)
+        putDigits(day, 2)
+    }
+
+    /// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's civil_from_days).
+    static func civil(daysSince1970 days: Int64) -> (year: Int64, month: Int, day: Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = Int(dayOfYear - (153 * mp + 2) / 5 + 1)
+        let month = Int(mp < 10 ? mp + 3 : mp - 9)
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
