@@ -15,10 +15,10 @@ final class ServeProcess: @unchecked Sendable {
     private let errData = LockedData()
 
     /// Writes `daemonYAML` (with `{{port}}` filled in) to a daemon file and starts the daemon,
-    /// with its soft file-descriptor limit set to `fileLimit` when given.
+    /// with its soft file-descriptor limit set to `fileLimit` when given and `arguments` after its own.
     init(
         daemonYAML: String, files: [String: String] = [:], environment: [String: String] = [:], withToken: Bool = true,
-        extraPlugins: String? = nil, fileLimit: Int? = nil
+        extraPlugins: String? = nil, fileLimit: Int? = nil, arguments: [String] = []
     ) throws {
         directory = try TestSupport.temporaryDirectory("serve")
         port = try Self.freePort()
@@ -31,7 +31,7 @@ final class ServeProcess: @unchecked Sendable {
         try daemonYAML.replacingOccurrences(of: "{{port}}", with: "\(port)").replacingOccurrences(of: "{{dir}}", with: directory)
             .write(toFile: config, atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: TestSupport.ferryExecutable)
-        process.arguments = ["serve", "--config", config, "--plugins", ([TestSupport.buildDirectory] + [extraPlugins].compactMap { $0 }).joined(separator: ":")]
+        process.arguments = ["serve", "--config", config, "--plugins", ([TestSupport.buildDirectory] + [extraPlugins].compactMap { $0 }).joined(separator: ":")] + arguments
         if let fileLimit {
             process.arguments = ["-c", "ulimit -Sn \(fileLimit) && exec \"$0\" \"$@\"", TestSupport.ferryExecutable] + process.arguments!
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
