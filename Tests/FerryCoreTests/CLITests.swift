@@ -1,4 +1,6 @@
+import CFerryPlugin
 import FerryCore
+import FerryPluginKit
 import Foundation
 import Testing
 
@@ -22,6 +24,33 @@ struct CLITests {
         #expect(bad.stderr.contains("bad.yaml:1: source.config.count: must be at least 0"))
         let good = try TestSupport.run(TestSupport.ferryExecutable, ["validate", "\(directory)/good.yaml", "--plugins", plugins])
         #expect(good.status == 0)
+    }
+
+    @Test("a failed run's JSON report carries the typed failure, and the outcome words are the daemon's")
+    func typedFailure() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let plugins = try TestSupport.pluginDirectory(TestSupport.standardPlugins)
+        // A file sink whose folder is a regular file: a plugin error at write, after the plan loaded.
+        try "not a folder".write(toFile: "\(directory)/a-file", atomically: true, encoding: .utf8)
+        let pipeline = "\(directory)/refused.yaml"
+        try """
+            name: refused
+            source: {plugin: generate, config: {count: 10}}
+            sink: {plugin: file, config: {path: "\(directory)/a-file/out.jsonl"}}
+            """.write(toFile: pipeline, atomically: true, encoding: .utf8)
+        let result = try TestSupport.run(
+            TestSupport.ferryExecutable, ["run", pipeline, "--plugins", plugins, "--state-dir", "\(directory)/state", "--output", "json"])
+        #expect(result.status == 1, "\(result.stderr)")
+        let report = try JSONValue.parse(result.stdout)
+        #expect(report["outcome"] == "failed")
+        // The sink says its path cannot work (FERRY_ERR_CONFIG): a config failure, which no retry fixes.
+        #expect(report["failure"]?["kind"] == "config", "\(result.stdout)")
+        #expect(report["failure"]?["status"] == .integer(Int64(FERRY_ERR_CONFIG)), "\(result.stdout)")
+        #expect(report["failure"]?["plugin"] == "file", "\(result.stdout)")
+        #expect(report["failure"]?["stage"] == "sink", "\(result.stdout)")
+        #expect(report["failure"]?["call"] != nil, "\(result.stdout)")
+        #expect(report["error"]?.stringValue?.contains("plugin 'file' (sink)") == true, "\(result.stdout)")
+        #expect(!result.stdout.contains("interrupted"))
     }
 
     @Test("run, dry run as JSON, state show/reset and the dead-letter exit code")

@@ -53,11 +53,12 @@ public struct RunFailure: Error, Sendable, Equatable, Codable, CustomStringConve
         self.lane = lane
     }
 
-    /// A failed plugin call, transient or not as its status says.
+    /// A failed plugin call: a config error (its config cannot work: no retry
+    /// helps), transient, or any other plugin failure, as its status says.
     public init(_ error: PluginCallError) {
-        self.init(
-            error.isTransient ? .pluginTransient : .plugin, error.message, plugin: error.plugin, stage: error.stage,
-            call: error.call, status: error.status)
+        let kind: Kind =
+            error.isTransient ? .pluginTransient : error.status == Int32(FERRY_ERR_CONFIG) ? .config : .plugin
+        self.init(kind, error.message, plugin: error.plugin, stage: error.stage, call: error.call, status: error.status)
     }
 
     /// Any error met while running: plugin calls keep their fields, the rest
@@ -77,12 +78,9 @@ public struct RunFailure: Error, Sendable, Equatable, Codable, CustomStringConve
 
     public var description: String {
         var text = message
-        if kind == .plugin || kind == .pluginTransient {
+        if let plugin, let call, let status {
             text =
-                PluginCallError(
-                    plugin: plugin ?? "?", stage: stage ?? "?", call: call ?? "?", status: status ?? Int32(FERRY_ERR_INTERNAL),
-                    message: message
-                ).description
+                PluginCallError(plugin: plugin, stage: stage ?? "?", call: call, status: status, message: message).description
         }
         if let lane { text = "lane \(lane): \(text)" }
         return text
