@@ -32,6 +32,7 @@ public struct FerryDaemon: Sendable {
         let catalog = PluginCatalog(directories: directories)
         var plans: [String: PipelinePlan] = [:]
         var schedules: [String: CronSchedule] = [:]
+        var limits: [String: RunLimits] = [:]
         var errors: [ConfigError] = []
         for entry in config.pipelines {
             do {
@@ -41,6 +42,9 @@ public struct FerryDaemon: Sendable {
                     errors.append(ConfigError(file: config.file, line: entry.line, "pipeline name '\(pipeline.name)' is used by both \(other.pipeline.file) and \(entry.file)"))
                 }
                 plans[pipeline.name] = plan
+                if entry.maxMemoryMB != nil || entry.stallTimeoutSeconds != nil {
+                    limits[pipeline.name] = RunLimits(maxMemoryMB: entry.maxMemoryMB, stallTimeoutSeconds: entry.stallTimeoutSeconds)
+                }
                 if let schedule = entry.schedule {
                     schedules[pipeline.name] = schedule
                 } else if let expression = pipeline.schedule {
@@ -66,6 +70,7 @@ public struct FerryDaemon: Sendable {
         var daemon = FerryDaemon(config: config, plans: plans, schedules: schedules, token: token, catalogFailures: catalog.failures.count)
         daemon.loadWarnings = catalog.loadWarnings
         daemon.pluginDirectories = directories
+        daemon.limits = limits
         return daemon
     }
 
