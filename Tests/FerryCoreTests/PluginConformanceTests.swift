@@ -230,8 +230,10 @@ struct PluginScaffoldingTests {
     }
 
     func expectPasses(_ library: String, project: String, kind: String) throws {
+        // In the project, as its README says: a sink's sample config writes beside it, not into the repository.
         let report = try TestSupport.run(
-            TestSupport.ferryExecutable, ["plugin", "test", library, "--config", "\(project)/sample-config.yaml", "--json"])
+            TestSupport.ferryExecutable, ["plugin", "test", library, "--config", "\(project)/sample-config.yaml", "--json"],
+            currentDirectory: project)
         #expect(report.status == 0, "\(report.stdout)\(report.stderr)")
         let json = try JSONValue.parse(report.stdout)
         let statuses = Dictionary(
