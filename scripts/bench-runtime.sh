@@ -23,6 +23,7 @@
 #   BATCH_SIZES  batch sizes to try (default "100 1000")
 #   CC           C compiler for the baseline (default cc)
 #   SKIP_BUILD   1: use the release build as it is (default: build first)
+#   BIN_DIR      the release build to use (default: swift build -c release --show-bin-path)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,12 +62,12 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
         swift build -c release --product "$product" >&2 || die "release build of $product failed"
     done
 fi
-BIN_DIR="$(swift build -c release --show-bin-path)"
+BIN_DIR="${BIN_DIR:-$(swift build -c release --show-bin-path)}"
 FERRY="$BIN_DIR/ferry"
 [ -x "$FERRY" ] || die "no $FERRY (build with: swift build -c release --product ferry)"
 
 # Under .build, not /tmp: ferry refuses plugins below a folder others can write.
-WORK="$(mktemp -d "$REPO_ROOT/.build/ferry-bench.XXXXXX")"
+WORK="$(mktemp -d "$(dirname "$BIN_DIR")/ferry-bench.XXXXXX")"
 # Always remove the temp dir (plugins, state dirs, logs), even on failure.
 trap 'rm -rf "$WORK"' EXIT
 

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# bench-all.sh — every benchmark, one file of tables (`make bench`).
+#
+# Builds release once into its own scratch path (.build-bench, so a
+# benchmark never waits on or disturbs a debug build in .build), then runs
+#   scripts/bench-jsonl.sh      JSON Lines file -> file / blackhole beside cat and jq
+#   scripts/bench-postgres.sh   PostgreSQL -> PostgreSQL beside a binary COPY pipe
+#                               (its own throwaway server)
+#   scripts/bench-runtime.sh    the engine beside a bare ABI loop
+# and writes their tables, with the machine they ran on, to OUT. Each script
+# still runs on its own; see its header for its knobs (ROWS, RECORDS, REPEAT…,
+# passed through from the environment).
+#
+# Environment:
+#   OUT       where the tables go (default docs/bench/latest.md)
+#   BENCHES   which to run, in order (default "jsonl postgres runtime")
+#   SCALE     1: also run jsonl and postgres at 5M rows (SCALE_ROWS), for the
+#             time-per-row and memory growth from 1M
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+OUT="${OUT:-docs/bench/latest.md}"
+BENCHES="${BENCHES:-jsonl postgres runtime}"
+SCALE="${SCALE:-0}"
+SCALE_ROWS="${SCALE_ROWS:-5000000}"
+BUILD_DIR="${BUILD_DIR:-$REPO_ROOT/.build-bench}"
+export BUILD_DIR
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then export PATH="$PATH:/opt/swift/usr/bin"; fi
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    for product in ferry FerryFile FerryBlackhole FerryPostgres FerryGenerate FerryPassthrough; do
+        log "swift build -c release --scratch-path $BUILD_DIR --product $product"
+        swift build -c release --scratch-path "$BUILD_DIR" --product "$product" >&2 || die "release build of $product failed"
+    done
+fi
+export SKIP_BUILD=1
+
+TABLES="$(mktemp)"
+trap 'rm -f "$TABLES"' EXIT
+section() { # title command…
+    local title="$1"
+    shift
+    log "running $title"
+    printf '\n' >>"$TABLES"
+    "$@" >>"$TABLES" || die "$title failed"
+}
+for bench in $BENCHES; do
+    case "$bench" in
+        jsonl)
+            section "bench-jsonl (1M)" env RECORDS="${RECORDS:-1000000}" scripts/bench-jsonl.sh
+            if [ "$SCALE" = 1 ]; then section "bench-jsonl (${SCALE_ROWS})" env RECORDS="$SCALE_ROWS" scripts/bench-jsonl.sh; fi
+            ;;
+        postgres)
+            section "bench-postgres (1M)" env ROWS="${ROWS:-1000000}" scripts/bench-postgres.sh
+            if [ "$SCALE" = 1 ]; then section "bench-postgres (${SCALE_ROWS})" env ROWS="$SCALE_ROWS" REPEAT=1 scripts/bench-postgres.sh; fi
+            ;;
+        runtime)
+            # Its own build step looks in .build; point it at the bench build.
+            log "running bench-runtime"
+            { printf '\n### Engine: generate → passthrough → blackhole beside a bare ABI loop\n\n```\n'
+              env BIN_DIR="$BUILD_DIR/release" scripts/bench-runtime.sh
+              printf '```\n'; } >>"$TABLES" || die "bench-runtime failed"
+            ;;
+        *) die "unknown benchmark '$bench' (jsonl, postgres, runtime)" ;;
+    esac
+done
+
+mkdir -p "$(dirname "$OUT")"
+{
+    echo "# Benchmark results"
+    echo
+    echo "Written by \`make bench\` (scripts/bench-all.sh); every figure below comes from this one run."
+    echo
+    echo "Benchmarks run: $BENCHES (one \`make bench\` runs all three; \`BENCHES=\` picks)."
+    echo
+    echo "Machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -sr); release build."
+    cat "$TABLES"
+} >"$OUT"
+log "tables written to $OUT"
