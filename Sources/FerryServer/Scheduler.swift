@@ -9,9 +9,10 @@ import ServiceLifecycle
 ///
 /// Policy: a tick that finds the pipeline's previous run still going is
 /// skipped, logged and counted as a misfire — runs never overlap. Ticks missed
-/// while the daemon was down (or stalled) are not replayed: after start, or a
-/// stall, the next tick is the next one after now, and the skipped ticks are
-/// counted as misfires.
+/// while the daemon was down are neither fired nor counted: the first tick is
+/// the next one after start. After a stall (a suspended process, a clock
+/// jump), the earliest overdue tick fires once and the later overdue ticks are
+/// counted as misfires, so a late daemon catches up with one run, not a burst.
 ///
 /// With a PostgreSQL state store, several replicas run the same schedules: the
 /// first to reach a tick claims it in the database and runs it, the others
