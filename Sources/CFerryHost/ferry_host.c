@@ -183,3 +183,15 @@ int ferry_host_die_with_parent(int sig, int expected_parent) {
 // not leak into another child spawned at the same moment (its reader would
 // then wait for that other child to exit before it saw end of file).
 int ferry_host_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+// The name `ps -o comm` and /proc/PID/comm show (15 bytes at most): a
+// pre-started run process renames itself once it has its run.
+int ferry_host_set_process_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
+
+// Closes every fd from `lowest` up in the spawned process: a run must not
+// inherit the daemon's client sockets, which would stay open as long as it.
+#include <spawn.h>
+
+int ferry_host_spawn_close_from(void *actions, int lowest) {
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, lowest);
+}

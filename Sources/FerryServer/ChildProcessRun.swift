@@ -19,6 +19,8 @@ final class ChildProcessRun: RunExecution, @unchecked Sendable {
     }
 
     let command: Command
+    /// Where a pre-started process may come from (nil: always spawn one).
+    let spares: SpareRunPool?
     let pipeline: String
     let limits: RunLimits
     let gracePeriod: Double
@@ -37,8 +39,12 @@ final class ChildProcessRun: RunExecution, @unchecked Sendable {
     private var lastProgress = DispatchTime.now()
     private var exited = false
 
-    init(command: Command, pipeline: String, dryRun: Bool, limits: RunLimits, gracePeriod: Double, logger: Logger) {
+    init(
+        command: Command, spares: SpareRunPool? = nil, pipeline: String, dryRun: Bool, limits: RunLimits, gracePeriod: Double,
+        logger: Logger
+    ) {
         self.command = command
+        self.spares = spares
         self.pipeline = pipeline
         self.dryRun = dryRun
         self.limits = limits
@@ -63,24 +69,30 @@ final class ChildProcessRun: RunExecution, @unchecked Sendable {
     /// (armed by the child) needs, since it fires when the spawning thread exits.
     func run() -> RunReport {
         let started = DispatchTime.now()
-        guard let ends = ChildRunProcess.pipe() else { return failed(.internal, "cannot create the run's pipe: \(errnoText())") }
-        let fds = [ends.read, ends.write]
         let child: pid_t
-        do {
-            child = try spawn(protocolWriteEnd: fds[1])
-        } catch {
-            close(fds[0])
-            close(fds[1])
-            return failed(.internal, "\(error)")
+        let protocolRead: Int32
+        if let spare = spares?.start(arguments: command.arguments) {
+            child = spare.pid
+            protocolRead = spare.protocolRead
+        } else {
+            guard let ends = ChildRunProcess.pipe() else { return failed(.internal, "cannot create the run's pipe: \(errnoText())") }
+            do {
+                child = try Self.spawn(command, stdin: nil, protocolWriteEnd: ends.write)
+            } catch {
+                close(ends.read)
+                close(ends.write)
+                return failed(.internal, "\(error)")
+            }
+            close(ends.write)
+            protocolRead = ends.read
         }
-        close(fds[1])
         lock.withLock {
             pid = child
             lastProgress = .now()
         }
         let watchdog = startWatchdog(child)
-        readMessages(fd: fds[0])
-        close(fds[0])
+        readMessages(fd: protocolRead)
+        close(protocolRead)
         var status: Int32 = 0
         while waitpid(child, &status, 0) < 0 && errno == EINTR {}
         watchdog?.cancel()
@@ -94,7 +106,9 @@ final class ChildProcessRun: RunExecution, @unchecked Sendable {
         var description: String
     }
 
-    private func spawn(protocolWriteEnd: Int32) throws -> pid_t {
+    /// Starts `command` with `stdin` (else /dev/null) as fd 0, the daemon's
+    /// stderr as fds 1 and 2, and `protocolWriteEnd` as fd 3.
+    static func spawn(_ command: Command, stdin: Int32?, protocolWriteEnd: Int32) throws -> pid_t {
         // dup2 onto fd 3 clears close-on-exec, unless the pipe already is fd 3:
         // then dup2 does nothing and the child would lose it.
         var writeEnd = protocolWriteEnd
@@ -107,10 +121,17 @@ final class ChildProcessRun: RunExecution, @unchecked Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let stdin {
+            posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         // What a plugin prints goes to the daemon's stderr, never into the protocol.
         posix_spawn_file_actions_adddup2(&actions, 2, 1)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, ChildRunProcess.protocolFD)
+        // Nothing else of the daemon's: an inherited client socket would stay
+        // open as long as the run (or a pre-started process) lives.
+        withUnsafeMutablePointer(to: &actions) { ChildRunProcess.closeFrom(ChildRunProcess.protocolFD + 1, in: UnsafeMutableRawPointer($0)) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -56,6 +56,8 @@ public final class RunRegistry: @unchecked Sendable {
     let childCommand: ChildProcessRun.Command?
     let limits: [String: RunLimits]
     let gracePeriod: Double
+    /// A run process started ahead of time, so a trigger does not wait for one.
+    let spares: SpareRunPool?
     let logger: Logger
     let metrics: ServerMetrics
     let history: Int
@@ -80,6 +82,7 @@ public final class RunRegistry: @unchecked Sendable {
         self.childCommand = childCommand
         self.limits = limits
         self.gracePeriod = gracePeriod
+        spares = self.isolation == .process ? childCommand.map { SpareRunPool(command: $0, logger: logger) } : nil
         self.history = history
         self.logger = logger
         self.metrics = metrics
@@ -97,13 +100,14 @@ public final class RunRegistry: @unchecked Sendable {
         guard isolation == .process, var command = childCommand else {
             return ThreadRun(runner: try launcher.launch(plan: plan, options: options, logger: logger))
         }
+        // The command line without the executable: a pre-started process gets it on stdin.
         command.arguments = ["run", plan.pipeline.file] + command.arguments + ["--run-id", id]
         if options.dryRun { command.arguments.append("--dry-run") }
         if let limit = options.limit { command.arguments += ["--limit", "\(limit)"] }
         let limits = limits[plan.pipeline.name] ?? RunLimits()
         if let megabytes = limits.maxMemoryMB { command.arguments += ["--max-memory-mb", "\(megabytes)"] }
         return ChildProcessRun(
-            command: command, pipeline: plan.pipeline.name, dryRun: options.dryRun, limits: limits, gracePeriod: gracePeriod,
+            command: command, spares: spares, pipeline: plan.pipeline.name, dryRun: options.dryRun, limits: limits, gracePeriod: gracePeriod,
             logger: logger)
     }
 
@@ -237,6 +241,7 @@ public final class RunRegistry: @unchecked Sendable {
         let active = running.values.compactMap { runs[$0] }
         lock.unlock()
         active.forEach { $0.execution.cancel() }
+        spares?.stop()
         let deadline = Date().addingTimeInterval(timeout)
         idle.lock()
         defer { idle.unlock() }

@@ -14,4 +14,10 @@ struct Ferry: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [RunCommand.self, ValidateCommand.self, TestCommand.self, PluginsCommand.self, PluginCommand.self, StateCommand.self, ServeCommand.self])
+
+    /// A run process the daemon started ahead of time gets its arguments from
+    /// stdin instead of its command line (see `SpareRun`).
+    static func main() async {
+        await main(SpareRun.waitForArguments())
+    }
 }

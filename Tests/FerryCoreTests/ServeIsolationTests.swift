@@ -211,12 +211,16 @@ struct ServeIsolationTests {
         #expect(status == 202)
         let child = try Self.waitForRunChild(of: serve.process.processIdentifier)
         Thread.sleep(forTimeInterval: 1.5)
+        // The idle pre-started process too: nothing the daemon started may outlive it.
+        let all = Self.protocolChildren(of: serve.process.processIdentifier)
+        #expect(all.contains(child))
 
         kill(serve.process.processIdentifier, SIGKILL)
         serve.process.waitUntilExit()
         let deadline = Date().addingTimeInterval(2)
-        while Self.isAlive(child) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        while all.contains(where: Self.isAlive) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         #expect(!Self.isAlive(child), "the run's process \(child) outlived its SIGKILLed daemon by 2s")
+        #expect(!all.contains(where: Self.isAlive), "a process of the daemon outlived it by 2s: \(all.filter(Self.isAlive))")
 
         let records = try Self.checkpointRecords(serve.directory)
         #expect(records > 0 && records < 3000, "checkpoint records \(records)")
@@ -261,7 +265,9 @@ struct ServeIsolationTests {
         return nil
     }
 
-    /// The daemon's children that are runs (`ferry run … --protocol-fd`), from /proc.
+    /// The daemon's children that are runs, from /proc: `ferry run … --protocol-fd`
+    /// started for a run, or a pre-started process (`ferry spare --protocol-fd`) that
+    /// has taken one and calls itself `ferry-run`. An idle spare is not a run.
     static func runChildren(of daemon: Int32) -> [Int32] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon)/task")) ?? []
         let children = tasks.flatMap { task -> [Int32] in
@@ -271,7 +277,21 @@ struct ServeIsolationTests {
         return children.filter { pid in
             let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
             let arguments = command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            return arguments.contains("run") && arguments.contains("--protocol-fd") && isAlive(pid)
+            let name = ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            return arguments.contains("--protocol-fd") && (arguments.contains("run") || name == "ferry-run") && isAlive(pid)
+        }
+    }
+
+    /// Every child of the daemon that speaks the run protocol, idle spares included.
+    static func protocolChildren(of daemon: Int32) -> [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon)/task")) ?? []
+        return tasks.flatMap { task -> [Int32] in
+            let text = (try? String(contentsOfFile: "/proc/\(daemon)/task/\(task)/children", encoding: .utf8)) ?? ""
+            return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }.filter { pid in
+            let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            return command.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "--protocol-fd" }
         }
     }
 

@@ -32,6 +32,10 @@ void ferry_host_install_crash_report(void);
 void ferry_host_set_crash_fd(int fd);
 // PR_SET_PDEATHSIG(sig); -1 when it failed or the parent is no longer `expected_parent`.
 int ferry_host_die_with_parent(int sig, int expected_parent);
+// PR_SET_NAME.
+int ferry_host_set_process_name(const char *name);
+// posix_spawn_file_actions_addclosefrom_np on a posix_spawn_file_actions_t.
+int ferry_host_spawn_close_from(void *actions, int lowest);
 // pipe2(fds, O_CLOEXEC).
 int ferry_host_pipe_cloexec(int fds[2]);
 #endif

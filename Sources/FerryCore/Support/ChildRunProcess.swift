@@ -12,6 +12,15 @@ public enum ChildRunProcess {
     public static let parentVariable = "FERRY_RUN_PARENT_PID"
     /// The fd the protocol is written to in the child.
     public static let protocolFD: Int32 = 3
+    /// Set in a pre-started run process: it warms up, then waits on stdin for
+    /// its `ferry run` arguments (one JSON array on one line).
+    public static let spareVariable = "FERRY_RUN_SPARE"
+    /// What a pre-started process calls itself once it has its run.
+    public static let runningName = "ferry-run"
+
+    public static func setProcessName(_ name: String) {
+        _ = ferry_host_set_process_name(name)
+    }
 
     public enum SetupError: Error, CustomStringConvertible {
         case orphaned
@@ -38,6 +47,11 @@ public enum ChildRunProcess {
         var fds: [Int32] = [-1, -1]
         guard ferry_host_pipe_cloexec(&fds) == 0 else { return nil }
         return (fds[0], fds[1])
+    }
+
+    /// Adds "close every fd from `lowest` up" to spawn file actions.
+    public static func closeFrom(_ lowest: Int32, in actions: UnsafeMutableRawPointer) {
+        _ = ferry_host_spawn_close_from(actions, lowest)
     }
 
     public static func reportCrashes(to fd: Int32) {
