@@ -28,6 +28,44 @@ struct SchedulerTests {
 
     func date(_ text: String) -> Date { try! Date(text, strategy: .iso8601) }
 
+    @Test("two replicas sharing run locks: a tick runs once, on whichever claims it; the other neither runs nor counts a misfire")
+    func replicasShareLocks() throws {
+        let plugins = try TestSupport.pluginDirectory(["FerryGenerate", "FerryBlackhole"])
+        let locks = InMemoryRunLocks()
+        let replicas = try (0..<2).map { _ -> (Scheduler, RunRegistry) in
+            let state = try TestSupport.temporaryDirectory("scheduler-replica")
+            let plan = try TestSupport.plan(
+                "name: ticks\nsource: {plugin: generate, config: {count: 50}}\nsink: {plugin: blackhole, config: {delay_ms: 100}}\nbatch_size: 10\n",
+                plugins: plugins)
+            let metrics = ServerMetrics(registry: PrometheusCollectorRegistry())
+            let registry = RunRegistry(
+                pipelines: ["ticks": plan], launcher: RunLauncher(stateDirectory: state), locks: locks, history: 50,
+                logger: TestSupport.logger, metrics: metrics)
+            let scheduler = Scheduler(
+                schedules: [("ticks", try CronSchedule("*/5 * * * *"))], registry: registry, locks: locks, metrics: metrics,
+                heartbeat: Heartbeat(), logger: TestSupport.logger)
+            return (scheduler, registry)
+        }
+        let tick = replicas[0].0.nextFire(pipeline: "ticks")!
+        #expect(replicas[1].0.nextFire(pipeline: "ticks") == tick, "replicas name a tick the same way")
+        for (scheduler, _) in replicas { scheduler.tick(now: tick) }
+        // With locks, a tick is claimed off the scheduler's loop: wait for both claims.
+        var runs = [0, 0]
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            runs = replicas.map { $0.1.list(pipeline: "ticks", limit: 10).count }
+            if runs.reduce(0, +) >= 1 && !locks.heldPipelines.isEmpty { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        runs = replicas.map { $0.1.list(pipeline: "ticks", limit: 10).count }
+        #expect(runs.reduce(0, +) == 1, "runs per replica: \(runs)")
+        #expect(replicas.map { $0.0.misfires(pipeline: "ticks") } == [0, 0])
+        #expect(locks.heldPipelines == ["ticks"], "the running replica holds the pipeline's lock")
+        for (_, registry) in replicas { #expect(registry.drain(timeout: 30)) }
+        #expect(locks.heldPipelines.isEmpty, "the lock goes with the run")
+    }
+
     @Test("a due tick starts one run; a tick while it still runs is skipped and counted, never overlapping")
     func noOverlap() throws {
         let (scheduler, registry, _) = try fixture(delayMilliseconds: 200)
