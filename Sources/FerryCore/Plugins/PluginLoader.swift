@@ -106,10 +106,9 @@ public enum PluginLoader {
             name.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }),
             name.count <= 64
         else { throw invalid("name '\(name)' must match [a-z][a-z0-9_-]* (at most 64 characters)") }
-        guard let version = descriptor.version.map({ String(cString: $0) }), !version.isEmpty else {
+        guard let version = descriptor.version, version.pointee != 0 else {
             throw invalid("plugin '\(name)' has no version")
         }
-        _ = version
         let kinds = PluginKinds(rawValue: descriptor.kinds)
         let known: PluginKinds = [.source, .transform, .sink]
         guard !kinds.isEmpty, known.isSuperset(of: kinds) else {
