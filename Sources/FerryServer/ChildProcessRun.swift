@@ -56,12 +56,14 @@ final class ChildProcessRun: RunExecution, @unchecked Sendable {
 
     /// SIGTERM once the child is ready for it; before its hello the cancel
     /// waits, since the default action of SIGTERM would kill it mid-start.
+    /// Signals go out under the lock, and only while `exited` is false, which
+    /// is set before the child is reaped: a reaped pid may already be another
+    /// process's.
     func cancel() {
-        let target = lock.withLock { () -> pid_t in
+        lock.withLock {
             cancelRequested = true
-            return exited || !ready ? 0 : pid
+            if !exited && ready && pid > 0 { kill(pid, SIGTERM) }
         }
-        if target > 0 { kill(target, SIGTERM) }
     }
 
     /// Spawns the child from this thread, which then reads its messages and
@@ -93,10 +95,13 @@ final class ChildProcessRun: RunExecution, @unchecked Sendable {
         let watchdog = startWatchdog(child)
         readMessages(fd: protocolRead)
         close(protocolRead)
+        // Wait for the exit without reaping, mark it, then reap (see `cancel`).
+        var info = siginfo_t()
+        while waitid(P_PID, id_t(child), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+        lock.withLock { exited = true }
+        watchdog?.cancel()
         var status: Int32 = 0
         while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-        watchdog?.cancel()
-        lock.withLock { exited = true }
         return outcome(status: status, elapsed: Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9)
     }
 
@@ -189,11 +194,10 @@ final class ChildProcessRun: RunExecution, @unchecked Sendable {
         }
         switch message.type {
         case .hello:
-            let (target, cancelNow) = lock.withLock { () -> (pid_t, Bool) in
+            lock.withLock {
                 ready = true
-                return (pid, cancelRequested)
+                if cancelRequested && !exited && pid > 0 { kill(pid, SIGTERM) }
             }
-            if cancelNow && target > 0 { kill(target, SIGTERM) }
         case .progress:
             guard let stats = message.statistics else { return }
             lock.withLock {
@@ -236,16 +240,16 @@ final class ChildProcessRun: RunExecution, @unchecked Sendable {
                 let idle = Double(DispatchTime.now().uptimeNanoseconds - self.lastProgress.uptimeNanoseconds) / 1e9
                 guard idle >= Double(timeout) else { return false }
                 self.stalled = true
+                kill(child, SIGTERM)
                 return true
             }
             guard fire else { return }
             self.logger.warning(
                 "run stalled: no progress for \(timeout)s, stopping it",
                 metadata: ["pipeline": "\(self.pipeline)", "grace_period_seconds": "\(grace)"])
-            kill(child, SIGTERM)
             DispatchQueue.global().asyncAfter(deadline: .now() + grace) { [weak self] in
-                guard let self, !self.lock.withLock({ self.exited }) else { return }
-                kill(child, SIGKILL)
+                guard let self else { return }
+                self.lock.withLock { if !self.exited { kill(child, SIGKILL) } }
             }
         }
         timer.resume()
