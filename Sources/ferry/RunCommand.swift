@@ -74,6 +74,12 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let child = try protocolFd.map { fd in try enterChildRun(fd: fd) }
+        // Before the plan loads: libdispatch installs its signal handler
+        // asynchronously, and a SIGTERM in that window would be lost. The
+        // pipeline load gives it the time; a signal before the run exists
+        // cancels the run as soon as it does.
+        let stop = RunCancellation()
+        let signals = SignalHandler(quiet: child != nil) { stop.cancel() }
         let plan = try loadPlan(pipeline, plugins: plugins)
         var options = RunOptions()
         options.dryRun = dryRun
@@ -97,7 +103,7 @@ struct RunCommand: ParsableCommand {
             throw FerryExit.invalid
         }
 
-        let signals = SignalHandler(quiet: child != nil) { runner.cancel() }
+        stop.attach(runner)
         // Only now: the daemon holds a cancel back until the hello, so a
         // SIGTERM always finds the handler that stops at a checkpoint.
         child?.hello(runID: runId ?? "")
@@ -141,6 +147,29 @@ extension RunCommand {
             throw FerryExit.runFailed
         }
         return reporter
+    }
+}
+
+/// Holds a cancel that may come before the run it is for exists.
+final class RunCancellation: @unchecked Sendable {
+    private let lock = NSLock()
+    private var runner: LanedRun?
+    private var requested = false
+
+    func cancel() {
+        let target = lock.withLock { () -> LanedRun? in
+            requested = true
+            return runner
+        }
+        target?.cancel()
+    }
+
+    func attach(_ runner: LanedRun) {
+        let cancelNow = lock.withLock { () -> Bool in
+            self.runner = runner
+            return requested
+        }
+        if cancelNow { runner.cancel() }
     }
 }
 
