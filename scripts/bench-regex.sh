@@ -21,8 +21,8 @@
 # exactly the expected number kept.
 #
 # It also prints the CPU time (user + system) per record of each pipeline and
-# the difference, the filter's own cost: on a shared machine wall-clock rates
-# move with other load, CPU time much less. And the filter alone
+# the difference, the filter's own cost: wall-clock rates move with whatever
+# else the machine runs, CPU time much less. And the filter alone
 # (scripts/bench/transform_alone.c): the generate rule's transform calls over
 # batches read once beforehand, best of ALONE_PASSES passes, no engine at all.
 #

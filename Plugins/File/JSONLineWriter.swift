@@ -353,7 +353,7 @@ private struct FastWriter {
     mutating func date(_ milliseconds: Int64) {
         let millis = Int(milliseconds % 1000)
         let seconds = Int(milliseconds / 1000)
-        let (year, month, day) = CivilDate.date(days: seconds / 86400)
+        let (year, month, day) = CivilDate.civil(days: seconds / 86400)
         let time = seconds % 86400
         put(#"{ "$date" : ""#)
         digits(year, 4)
