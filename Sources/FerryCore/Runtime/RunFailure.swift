@@ -73,9 +73,6 @@ public struct RunFailure: Error, Sendable, Equatable, Codable, CustomStringConve
         }
     }
 
-    /// Worth running again later without a change (the next schedule tick).
-    public var isTransient: Bool { kind == .pluginTransient || kind == .stateStore || kind == .stall || kind == .crash }
-
     public var description: String {
         var text = message
         if let plugin, let call, let status {
