@@ -180,7 +180,8 @@ struct RunIntegrityTests {
         try """
             name: two
             source: {plugin: generate, config: {count: 3000}}
-            transforms: [{plugin: passthrough, config: {jitter_ms: 2}}]
+            transforms: [{plugin: passthrough, config: {jitter_ms: 5}}]
+            batch_size: 10
             sink: {plugin: file, config: {path: \(output)}}
             """.write(toFile: pipeline, atomically: true, encoding: .utf8)
         let results = Locked<[(status: Int32, stdout: String, stderr: String)]>([])
