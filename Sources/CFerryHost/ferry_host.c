@@ -57,6 +57,7 @@ static int crash_fd = -1;
 
 static const char *const call_names[] = {
     "open()", "read()", "release()", "transform()", "write()", "preview()", "commit()", "close()", "check()", "estimate()",
+    "diff_info()", "digest()", "select_buckets()", "delete_keys()",
 };
 
 void ferry_host_call_begin(const char *plugin, const char *fields, int call) {

@@ -1,5 +1,5 @@
 /*
- * ferry_plugin.h — the Ferry plugin ABI, version 1.
+ * ferry_plugin.h — the Ferry plugin ABI, version 1.1.
  *
  * This is the only file a Ferry plugin has to include. It is plain C11 with
  * stdint types, so a plugin can be written in C, in Swift (through the
@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define FERRY_ABI_MAJOR 1
-#define FERRY_ABI_MINOR 0
+#define FERRY_ABI_MINOR 1
 
 /* The one symbol a plugin exports. */
 #define FERRY_PLUGIN_ENTRY_SYMBOL "ferry_plugin_entry"
@@ -82,7 +82,16 @@ enum {
      * one sink instance per worker and writes in parallel. */
     FERRY_CAP_ORDERED_SINK = 1u << 4,
     /* The source produces an opaque resume state with every batch. */
-    FERRY_CAP_RESUMABLE = 1u << 5
+    FERRY_CAP_RESUMABLE = 1u << 5,
+    /* ABI 1.1. The sink can read its target back: read() and release() on a
+     * sink instance yield the records the target holds, shaped as the
+     * pipeline wrote them (ferry diff). Needs diff_info() with a key. */
+    FERRY_CAP_READ_BACK = 1u << 6,
+    /* ABI 1.1. The instance implements digest() and select_buckets(): it can
+     * hash its records per key bucket where they are stored (diff push-down). */
+    FERRY_CAP_DIGEST = 1u << 7,
+    /* ABI 1.1. The sink implements delete_keys() (ferry repair). */
+    FERRY_CAP_DELETE = 1u << 8
 };
 
 /* Sync mode the pipeline runs in (ferry_open_args.mode). */
@@ -219,6 +228,61 @@ typedef struct ferry_open_args {
 } ferry_open_args;
 
 /* ---------------------------------------------------------------------------
+ * ABI 1.1: comparing a source with a sink's target (ferry diff, ferry repair).
+ *
+ * Records are matched by key. A digest scheme (a name the plugin chooses,
+ * e.g. "postgres-md5-jsonb-1") hashes a record's key to 64 bits and the whole
+ * record to 64 bits; a record's bucket at `bits` is the top `bits` bits of
+ * its key hash. The host compares the digests of two instances only when
+ * their schemes are equal, and decides about single records itself.
+ * ------------------------------------------------------------------------- */
+
+/* What an instance says about its records. The host zeroes it and sets
+ * struct_size; the strings stay valid until the next call on the instance. */
+typedef struct ferry_diff_info {
+    uint32_t struct_size;
+    uint32_t reserved0;
+    /* JSON array of the fields that identify a record, e.g. ["id"]; NULL when
+     * the instance has no key (a sink without one cannot be diffed). */
+    const char *key_json;
+    /* JSON array of the fields every record has (a table's columns), or NULL
+     * when records vary. */
+    const char *fields_json;
+    /* With FERRY_CAP_DIGEST: the digest scheme's name; else NULL. */
+    const char *digest_scheme;
+    uint64_t reserved[4];
+} ferry_diff_info;
+
+/* A set of key buckets, and what to hash. Filled by the host. */
+typedef struct ferry_buckets {
+    uint32_t struct_size;
+    uint32_t bits;              /* 0..32; 0 is one bucket, all records */
+    const uint64_t *buckets;    /* ascending bucket numbers at `bits`; NULL (count 0) is every bucket */
+    uint64_t count;
+    const char *key_json;       /* JSON array of the key fields to hash */
+    const char *fields_json;    /* digest(): JSON array of the fields to hash; NULL is every field */
+    uint64_t reserved[4];
+} ferry_buckets;
+
+/* One non-empty bucket of a digest. */
+typedef struct ferry_bucket_digest {
+    uint64_t bucket;            /* at ferry_digest.bits */
+    uint64_t count;             /* records in the bucket */
+    uint64_t hash;              /* sum of the records' hashes, modulo 2^64 */
+} ferry_bucket_digest;
+
+/* The answer of digest(). The host zeroes it and sets struct_size and bits;
+ * the plugin sets buckets (ascending, non-empty ones only), valid until the
+ * next call on the instance. */
+typedef struct ferry_digest {
+    uint32_t struct_size;
+    uint32_t bits;              /* granularity of the answer, >= the request's bits */
+    const ferry_bucket_digest *buckets;
+    uint64_t count;
+    uint64_t reserved[4];
+} ferry_digest;
+
+/* ---------------------------------------------------------------------------
  * The descriptor, returned by ferry_plugin_entry(). It must stay valid and
  * unchanged for as long as the plugin is loaded.
  *
@@ -272,7 +336,24 @@ typedef struct ferry_plugin_descriptor {
 
     void *reserved[8];
     /* --- ABI 1.0 ends here; new fields are appended below. --- */
+
+    /* ABI 1.1, all optional (NULL if absent; the host reads them only when
+     * struct_size covers them). diff_info(): the key, fields and digest
+     * scheme of the instance's records. digest(): per bucket at digest->bits,
+     * the count and hash of the records in `within`. select_buckets(): the
+     * next read()s of this instance yield only the records in `buckets`,
+     * from the start, in any order. delete_keys(): removes the records whose
+     * keys are in `keys` (documents holding only the key fields), durable at
+     * the next commit(); *deleted is how many existed. */
+    ferry_status (*diff_info)(void *instance, ferry_diff_info *info, ferry_error *error);
+    ferry_status (*digest)(void *instance, const ferry_buckets *within, ferry_digest *digest, ferry_error *error);
+    ferry_status (*select_buckets)(void *instance, const ferry_buckets *buckets, ferry_error *error);
+    ferry_status (*delete_keys)(void *instance, const ferry_batch *keys, uint64_t *deleted, ferry_error *error);
+    /* --- ABI 1.1 ends here. --- */
 } ferry_plugin_descriptor;
+
+/* The descriptor's size in ABI 1.0, for a host that meets an older plugin. */
+#define FERRY_DESCRIPTOR_SIZE_1_0 192u
 
 /* The smallest descriptor the host accepts: everything up to reserved. */
 #define FERRY_DESCRIPTOR_MIN_SIZE offsetof(ferry_plugin_descriptor, reserved)
@@ -319,7 +400,12 @@ FERRY_STATIC_ASSERT(offsetof(ferry_host_api, shard_index) == 40, "ferry_host_api
 FERRY_STATIC_ASSERT(sizeof(ferry_open_args) == 88, "ferry_open_args size");
 FERRY_STATIC_ASSERT(offsetof(ferry_open_args, resume_state) == 32, "ferry_open_args.resume_state");
 FERRY_STATIC_ASSERT(offsetof(ferry_open_args, mode) == 44, "ferry_open_args.mode");
-FERRY_STATIC_ASSERT(sizeof(ferry_plugin_descriptor) == 192, "ferry_plugin_descriptor size");
+FERRY_STATIC_ASSERT(sizeof(ferry_plugin_descriptor) == 224, "ferry_plugin_descriptor size");
+FERRY_STATIC_ASSERT(offsetof(ferry_plugin_descriptor, diff_info) == FERRY_DESCRIPTOR_SIZE_1_0, "descriptor.diff_info");
+FERRY_STATIC_ASSERT(sizeof(ferry_diff_info) == 64, "ferry_diff_info size");
+FERRY_STATIC_ASSERT(sizeof(ferry_buckets) == 72, "ferry_buckets size");
+FERRY_STATIC_ASSERT(sizeof(ferry_bucket_digest) == 24, "ferry_bucket_digest size");
+FERRY_STATIC_ASSERT(sizeof(ferry_digest) == 56, "ferry_digest size");
 FERRY_STATIC_ASSERT(offsetof(ferry_plugin_descriptor, name) == 8, "descriptor.name");
 FERRY_STATIC_ASSERT(offsetof(ferry_plugin_descriptor, kinds) == 32, "descriptor.kinds");
 FERRY_STATIC_ASSERT(offsetof(ferry_plugin_descriptor, open) == 48, "descriptor.open");

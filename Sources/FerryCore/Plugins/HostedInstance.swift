@@ -98,11 +98,11 @@ public struct InstanceOptions: Sendable {
 public final class HostedInstance: @unchecked Sendable {
     public let plugin: LoadedPlugin
     public let stage: String
-    private var handle: UnsafeMutableRawPointer?
+    var handle: UnsafeMutableRawPointer?
     private let host: InstanceHost
     private let hostTable: UnsafeMutablePointer<ferry_host_api>
-    private let errorBuffer: UnsafeMutablePointer<CChar>
-    private var error: ferry_error
+    let errorBuffer: UnsafeMutablePointer<CChar>
+    var error: ferry_error
     private let pipelineName: UnsafeMutablePointer<CChar>?
     /// "plugin 'x' (path)", for the line a crash prints (see `ferry_host_call_begin`).
     private let crashLabel: UnsafeMutablePointer<CChar>?
@@ -117,10 +117,11 @@ public final class HostedInstance: @unchecked Sendable {
     /// The calls as `ferry_host_call_begin` numbers them.
     enum Call: Int32 {
         case open, read, release, transform, write, preview, commit, close, check, estimate
+        case diffInfo, digest, selectBuckets, deleteKeys
     }
 
     @inline(__always)
-    private func calling<T>(_ call: Call, _ body: () -> T) -> T {
+    func calling<T>(_ call: Call, _ body: () -> T) -> T {
         ferry_host_call_begin(crashLabel, crashFields, call.rawValue)
         defer { ferry_host_call_end() }
         return body()
@@ -204,13 +205,13 @@ public final class HostedInstance: @unchecked Sendable {
         free(crashFields)
     }
 
-    private func failure(_ call: String, _ status: ferry_status) -> PluginCallError {
+    func failure(_ call: String, _ status: ferry_status) -> PluginCallError {
         let message = String(cString: errorBuffer)
         return PluginCallError(plugin: plugin.name, stage: stage, call: call, status: status, message: message)
     }
 
     @inline(__always)
-    private func check(_ call: String, _ status: ferry_status) throws(PluginCallError) {
+    func check(_ call: String, _ status: ferry_status) throws(PluginCallError) {
         if status != FERRY_OK { throw failure(call, status) }
     }
 

@@ -53,4 +53,12 @@ public final class LoadedPlugin: @unchecked Sendable {
     public var hasCheck: Bool { descriptor.check != nil }
     public var hasPreview: Bool { descriptor.preview != nil }
     public var hasEstimate: Bool { descriptor.estimate != nil }
+    /// ABI 1.1: a sink instance answers read() with its target's records.
+    public var canReadBack: Bool { capabilities.contains(.readBack) && descriptor.read != nil && descriptor.diff_info != nil }
+    /// ABI 1.1: instances digest per key bucket and select buckets to read.
+    public var canDigest: Bool {
+        capabilities.contains(.digest) && descriptor.digest != nil && descriptor.select_buckets != nil && descriptor.diff_info != nil
+    }
+    /// ABI 1.1: a sink instance deletes by key.
+    public var canDelete: Bool { capabilities.contains(.delete) && descriptor.delete_keys != nil }
 }

@@ -64,6 +64,16 @@ public enum PluginExport {
             if manifest.capabilities.contains(.preview) { descriptor.preview = Thunks.preview }
         }
         if manifest.hasCheck { descriptor.check = Thunks.check }
+        if manifest.capabilities.contains(.readBack) {
+            descriptor.read = Thunks.read
+            descriptor.release = Thunks.release
+        }
+        if !manifest.capabilities.isDisjoint(with: [.readBack, .digest]) { descriptor.diff_info = DiffThunks.diffInfo }
+        if manifest.capabilities.contains(.digest) {
+            descriptor.digest = DiffThunks.digest
+            descriptor.select_buckets = DiffThunks.selectBuckets
+        }
+        if manifest.capabilities.contains(.delete) { descriptor.delete_keys = DiffThunks.deleteKeys }
         return descriptor
     }
 }
@@ -74,6 +84,8 @@ final class InstanceBox {
     let instance: any PluginInstance
     let builder = BatchBuilder()
     let rejects = RejectStorage()
+    /// What the last diff_info or digest call handed out, kept until the next.
+    let diffAnswers = DiffAnswerStorage()
 
     init(context: PluginContext, instance: any PluginInstance) {
         self.context = context
@@ -181,13 +193,21 @@ enum Thunks {
     static let read: @convention(c) (
         UnsafeMutableRawPointer?, UnsafeMutablePointer<ferry_batch>?, UnsafeMutablePointer<ferry_error>?
     ) -> ferry_status = { pointer, batch, errorOut in
-        guard let box = InstanceBox.from(pointer), let source = box.instance as? any SourcePlugin, let batch else {
-            return fail(PluginError.internal("read on an instance that is not an open source"), errorOut)
+        guard let box = InstanceBox.from(pointer), let batch else {
+            return fail(PluginError.internal("read on an instance that is not open"), errorOut)
+        }
+        let read: (BatchBuilder) throws -> Bool
+        if let source = box.instance as? any SourcePlugin {
+            read = source.read(into:)
+        } else if let sink = box.instance as? any ReadBackSink {
+            read = sink.readBack(into:)
+        } else {
+            return fail(PluginError.internal("read on an instance that is neither a source nor a sink that reads back"), errorOut)
         }
         do {
             let builder = box.builder
             builder.reset()
-            _ = try source.read(into: builder)
+            _ = try read(builder)
             if builder.isEmpty {
                 batch.pointee = ferry_batch()
                 return ferry_status(FERRY_END)

@@ -21,6 +21,12 @@ public struct PluginCapabilities: OptionSet, Sendable {
     public static let estimate = PluginCapabilities(rawValue: UInt32(FERRY_CAP_ESTIMATE))
     public static let orderedSink = PluginCapabilities(rawValue: UInt32(FERRY_CAP_ORDERED_SINK))
     public static let resumable = PluginCapabilities(rawValue: UInt32(FERRY_CAP_RESUMABLE))
+    /// ABI 1.1: the sink reads its target back (`ReadBackSink`).
+    public static let readBack = PluginCapabilities(rawValue: UInt32(FERRY_CAP_READ_BACK))
+    /// ABI 1.1: the instance digests per key bucket (`DigestingPlugin`).
+    public static let digest = PluginCapabilities(rawValue: UInt32(FERRY_CAP_DIGEST))
+    /// ABI 1.1: the sink deletes by key (`DeletingSink`).
+    public static let delete = PluginCapabilities(rawValue: UInt32(FERRY_CAP_DELETE))
 }
 
 /// Everything the SDK needs to build a plugin's descriptor.
