@@ -16,12 +16,19 @@ final class MongoSink: SinkPlugin {
     let replaceDocuments: Bool
     let keyField: String
     let bulkOptions: [UInt8]
+    /// The configured write concern, for deletes as for bulk writes.
+    let writeConcern: [UInt8]?
+    /// Read-back sorts by the key, which may need the server's disk.
+    let allowDiskUse: Bool
     /// The server's largest document: a bigger record is rejected on its own
     /// before the bulk write, which libmongoc would otherwise fail whole.
     let maxDocumentBytes: Int
     /// Replace mode empties the collection once, before the first write of the run.
     var cleared = false
     let scratch = ByteBuffer(capacity: 4096)
+    /// Read-back (`ferry diff`): the open find, and whether it has ended.
+    var readBackCursor: OpaquePointer?
+    var readBackDone = false
 
     init(config: PluginConfig, context: PluginContext) throws {
         self.context = context
@@ -36,12 +43,17 @@ final class MongoSink: SinkPlugin {
         replaceDocuments = (try config.string("update") ?? "replace") == "replace"
         keyField = try MongoConfig.topLevelField(config, "key")
         var options: [(String, BSONValue)] = [("ordered", .bool(false))]
-        if let concern = try MongoConfig.writeConcern(config) { options.append(("writeConcern", .raw(type: 0x03, bytes: concern))) }
+        writeConcern = try MongoConfig.writeConcern(config)
+        if let writeConcern { options.append(("writeConcern", .raw(type: 0x03, bytes: writeConcern))) }
         bulkOptions = BSONDocument(options).encoded()
+        allowDiskUse = try config.bool("allow_disk_use") ?? false
         connection = try MongoConnection(config: config)
         try connection.ping()
         maxDocumentBytes = try connection.maxDocumentBytes()
     }
+
+    // The cursor belongs to the connection's client: it goes first.
+    deinit { if let readBackCursor { mongoc_cursor_destroy(readBackCursor) } }
 
     func check() throws {
         try connection.ping()

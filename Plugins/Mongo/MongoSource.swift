@@ -141,3 +141,10 @@ final class MongoSource: SourcePlugin {
         return UInt64(count)
     }
 }
+
+/// `ferry diff` matches records by the field the source reads in order of;
+/// documents vary, so there is no field list. No digest: SecantusDB has no
+/// aggregation operator that hashes a document (see README.md).
+extension MongoSource: DiffDescribing {
+    func diffInfo() throws -> DiffInfo { DiffInfo(key: [keyField]) }
+}

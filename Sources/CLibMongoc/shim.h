@@ -155,6 +155,26 @@ static inline bool ferry_mongo_delete_all(mongoc_collection_t *collection, ferry
     return ok;
 }
 
+// deleteMany(filter, opts); *deleted is the server's deletedCount. Without a
+// writeConcern in opts the collection's own (the URI's) applies, as for bulks.
+static inline bool ferry_mongo_delete_many(
+    mongoc_collection_t *collection, const uint8_t *filter, uint32_t filter_length,
+    const uint8_t *opts, uint32_t opts_length, int64_t *deleted, ferry_mongo_error *err) {
+    bson_t f, o;
+    if (!bson_init_static(&f, filter, filter_length) || !bson_init_static(&o, opts, opts_length)) {
+        ferry_mongo_set_error(err, "invalid BSON document");
+        return false;
+    }
+    bson_t reply;
+    bson_error_t error;
+    bool ok = mongoc_collection_delete_many(collection, &f, &o, &reply, &error);
+    if (!ok) ferry_mongo_copy_error(err, &error);
+    bson_iter_t iter;
+    *deleted = ok && bson_iter_init_find(&iter, &reply, "deletedCount") ? bson_iter_as_int64(&iter) : 0;
+    bson_destroy(&reply);
+    return ok;
+}
+
 static inline mongoc_bulk_operation_t *ferry_mongo_bulk_new(
     mongoc_collection_t *collection, const uint8_t *opts, uint32_t opts_length) {
     bson_t o;
