@@ -109,8 +109,11 @@ struct RunCommand: ParsableCommand {
         child?.hello(runID: runId ?? "")
         let progress = ProgressDisplay(runner: runner, enabled: !noProgress && output == "text" && child == nil)
         child?.startProgress(every: 0.2) { runner.snapshot() }
-        let report = runner.run()
+        var report = runner.run()
         progress.stop()
+        report.propagation = DeletePropagation.after(
+            report, plan: plan, options: options, store: try? state.launcher.store(for: plan),
+            deadLetterPath: state.launcher.locations(of: plan).deadLetterPath, logger: child?.logger(level: logging.level) ?? logging.makeLogger())
         signals.stop()
 
         if let child {
@@ -123,6 +126,8 @@ struct RunCommand: ParsableCommand {
         switch report.outcome {
         case .completed:
             if report.statistics.deadLettered > 0 && !dryRun { throw FerryExit.deadLettered }
+            // The run did its part; the repair after it did not, and an operator should know.
+            if report.propagation?.needsAttention == true { throw FerryExit.runFailed }
         case .cancelled:
             throw FerryExit.cancelled
         case .failed(let failure):

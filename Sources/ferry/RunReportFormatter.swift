@@ -35,6 +35,13 @@ enum RunReportFormatter {
                 lines.append("checkpoint: none saved yet")
             }
         }
+        if let propagation = report.propagation {
+            lines.append(
+                "deletes: propagate: \(propagation.missing) missing, \(propagation.changed) changed, \(propagation.extra) extra;"
+                    + " wrote \(propagation.written), deleted \(propagation.deleted)")
+            if let refused = propagation.deletesRefused { lines.append("deletes: propagate: \(refused)") }
+            if let error = propagation.error { lines.append("deletes: propagate failed: \(error)") }
+        }
         return lines.joined(separator: "\n")
     }
 

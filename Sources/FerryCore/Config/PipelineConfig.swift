@@ -75,6 +75,16 @@ public struct RetryPolicy: Sendable {
 }
 
 /// A pipeline file, parsed and checked: source → transforms → sink.
+/// What a run does about records its source no longer has.
+public enum DeletePolicy: String, Sendable, CaseIterable {
+    /// Nothing: an incremental run only sees what its cursor shows.
+    case ignore
+    /// After each completed run, `ferry repair` with the pipeline's `max_deletes`.
+    case propagate
+
+    public static let defaultMaxDeletes = 100
+}
+
 public struct PipelineConfig: Sendable {
     public var name: String
     public var file: String
@@ -98,6 +108,10 @@ public struct PipelineConfig: Sendable {
     public var readLanesLine: Int?
     /// The `tests:` block, kept for `ferry test`.
     public var tests: ConfigNode?
+    /// `deletes: propagate`: after a completed run, repair the target (write
+    /// what differs, delete extras up to `maxDeletes`).
+    public var deletes: DeletePolicy = .ignore
+    public var maxDeletes = DeletePolicy.defaultMaxDeletes
 
     public static let defaultBatchSize = 100
 
@@ -114,6 +128,7 @@ public struct PipelineConfig: Sendable {
         public static let retryAttempts = 100
         public static let retryDelayMilliseconds = 3_600_000
         public static let deadLetters = Int(Int32.max)
+        public static let maxDeletes = Int(Int32.max)
     }
 
     public init(

@@ -136,6 +136,19 @@ enum PipelineKeys {
                 }
             }
         },
+        Row(key: ConfigKey("deletes", default: "`ignore`",
+            "`propagate`: after each completed run (not a dry run, not `--limit`, not a shard), repair the target as `ferry repair` does: write what differs and delete the records the source no longer has, up to `max_deletes`")) { draft, parse in
+            guard let node = parse.expanded("deletes") else { return }
+            if let name = node.stringValue, let policy = DeletePolicy(rawValue: name) {
+                draft.deletes = policy
+            } else {
+                parse.fail(node.line, "deletes", "must be ignore or propagate, got \(parse.shown("deletes", node))")
+            }
+        },
+        Row(key: ConfigKey("max_deletes", default: "\(DeletePolicy.defaultMaxDeletes)", bounds: .integer(0...PipelineConfig.Bounds.maxDeletes),
+            "with `deletes: propagate`, the most records one run deletes; with more extra records it deletes none and says so")) { draft, parse in
+            if let value = parse.integer(topLevel["max_deletes"]) { draft.maxDeletes = value }
+        },
         Row(key: ConfigKey("tests", default: "—", "for `ferry test`")) { draft, parse in
             draft.tests = parse.root["tests"]
         },

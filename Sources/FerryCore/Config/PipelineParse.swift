@@ -19,14 +19,19 @@ struct PipelineDraft {
     var retry = RetryPolicy()
     var schedule: String?
     var tests: ConfigNode?
+    var deletes = DeletePolicy.ignore
+    var maxDeletes = DeletePolicy.defaultMaxDeletes
 
     func config(file: String) -> PipelineConfig? {
         guard let source, let sink else { return nil }
-        return PipelineConfig(
+        var config = PipelineConfig(
             name: name, file: file, source: source, transforms: transforms, sink: sink, batchSize: batchSize,
             workers: workers, mode: mode, schedule: schedule, deadLetters: deadLetters,
             retry: retry, maxInFlight: maxInFlight, checkpointIntervalMilliseconds: checkpointIntervalMilliseconds,
             readLanes: readLanes, readLanesLine: readLanesLine, tests: tests)
+        config.deletes = deletes
+        config.maxDeletes = maxDeletes
+        return config
     }
 }
 

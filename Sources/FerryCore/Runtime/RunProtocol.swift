@@ -49,6 +49,7 @@ public struct RunMessage: Codable, Sendable, Equatable {
         public var deadLetterPath: String?
         public var sample: [String]
         public var sinkPreviewed: Bool
+        public var propagation: DeletePropagation?
 
         public init(_ report: RunReport) {
             pipeline = report.pipeline
@@ -61,6 +62,7 @@ public struct RunMessage: Codable, Sendable, Equatable {
             deadLetterPath = report.deadLetterPath
             sample = report.sample
             sinkPreviewed = report.sinkPreviewed
+            propagation = report.propagation
         }
 
         public var runReport: RunReport {
@@ -70,9 +72,11 @@ public struct RunMessage: Codable, Sendable, Equatable {
                 case "cancelled": .cancelled
                 default: .failed(failure ?? RunFailure(.internal, "the run ended '\(self.outcome)' without saying why"))
                 }
-            return RunReport(
+            var report = RunReport(
                 pipeline: pipeline, outcome: outcome, statistics: statistics, dryRun: dryRun, checkpoint: checkpoint,
                 checkpointLocation: checkpointLocation, deadLetterPath: deadLetterPath, sample: sample, sinkPreviewed: sinkPreviewed)
+            report.propagation = propagation
+            return report
         }
     }
 

@@ -26,6 +26,16 @@ extension RunReport {
         }
         if let checkpoint = report.checkpoint, !report.dryRun { object["checkpointRecords"] = .integer(Int64(checkpoint.records)) }
         if let path = report.deadLetterPath { object["deadLetterPath"] = .string(path) }
+        if let propagation = report.propagation {
+            var fields: [String: JSONValue] = [
+                "missing": .integer(Int64(propagation.missing)), "extra": .integer(Int64(propagation.extra)),
+                "changed": .integer(Int64(propagation.changed)), "written": .integer(Int64(propagation.written)),
+                "deleted": .integer(Int64(propagation.deleted)),
+            ]
+            if let refused = propagation.deletesRefused { fields["deletesRefused"] = .string(refused) }
+            if let error = propagation.error { fields["error"] = .string(error) }
+            object["propagation"] = .object(fields)
+        }
         return .object(object)
     }
 }

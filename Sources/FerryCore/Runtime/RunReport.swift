@@ -40,6 +40,8 @@ public struct RunReport: Sendable {
     public var sample: [String]
     /// Dry runs: false when the sink cannot preview, so the counts are of records only.
     public var sinkPreviewed: Bool
+    /// `deletes: propagate`: the repair that followed the run.
+    public var propagation: DeletePropagation?
 
     public init(
         pipeline: String, outcome: RunOutcome = .completed, statistics: RunStatistics = RunStatistics(), dryRun: Bool,
