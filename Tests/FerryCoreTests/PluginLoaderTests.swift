@@ -50,9 +50,9 @@ struct PluginLoaderTests {
         let directory = try TestSupport.temporaryDirectory()
         let path = try TestSupport.compileFixture(["WRONG_ABI"], into: directory, name: "libwrongabi.so")
         let error = #expect(throws: PluginLoadError.self) { try PluginLoader.load(path: path) }
-        #expect(error?.reason == .abiMismatch(pluginMajor: 2, pluginMinor: 3, hostMajor: 1, hostMinor: 0))
+        #expect(error?.reason == .abiMismatch(pluginMajor: 2, pluginMinor: 3, hostMajor: 1, hostMinor: 1))
         #expect(error?.description.contains("ABI 2.3") == true)
-        #expect(error?.description.contains("ABI 1.0") == true)
+        #expect(error?.description.contains("ABI 1.1") == true)
     }
 
     @Test("a descriptor smaller than ABI 1 needs is refused before any field is read")
