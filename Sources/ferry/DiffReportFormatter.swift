@@ -19,7 +19,7 @@ enum DiffReportFormatter {
         if report.sourceSkipped > 0 { lines.append("  source records a transform filtered or rejected: \(report.sourceSkipped)") }
         if report.sourceWithoutKey > 0 { lines.append("  source records without the key: \(report.sourceWithoutKey)") }
         if report.targetWithoutKey > 0 { lines.append("  target records without the key (ignored): \(report.targetWithoutKey)") }
-        if report.duplicateTargetKeys > 0 { lines.append("  target records repeating a key (ignored): \(report.duplicateTargetKeys)") }
+        if report.duplicateTargetKeys > 0 { lines.append("  target records repeating a key: \(report.duplicateTargetKeys)") }
         for key in report.sampleMissing { lines.append("missing: \(key)") }
         for key in report.sampleExtra { lines.append("extra:   \(key)") }
         for item in report.sampleChanged {
@@ -32,6 +32,10 @@ enum DiffReportFormatter {
             let deleted = repair.dryRun ? "would delete" : "deleted"
             lines.append("repair: \(verb) \(repair.written) (\(repair.rejected) rejected), \(deleted) \(repair.deleted)")
             if let refused = repair.deletesRefused { lines.append("repair: \(refused)") }
+            if repair.notReplaced > 0 {
+                lines.append(
+                    "repair: \(repair.notReplaced) changed records not written: sink '\(report.sinkPlugin)' can neither upsert nor delete, so a write would add a second copy")
+            }
             if let path = repair.deadLetterPath, repair.rejected > 0 { lines.append("repair: rejected records are in \(path)") }
         }
         if let failure = report.failure { lines.append("error: \(failure.description)") }
@@ -42,6 +46,6 @@ enum DiffReportFormatter {
     /// After a repair: did it leave nothing behind?
     static func repairedEverything(_ report: DiffReport) -> Bool {
         guard let repair = report.repair, report.failure == nil else { return false }
-        return repair.deletesRefused == nil && repair.rejected == 0 && report.sourceWithoutKey == 0
+        return repair.deletesRefused == nil && repair.rejected == 0 && repair.notReplaced == 0 && report.sourceWithoutKey == 0
     }
 }

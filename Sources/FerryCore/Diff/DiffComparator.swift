@@ -14,6 +14,8 @@ final class DiffComparator {
         case equal
         case missing
         case changed([String])
+        /// The target holds this key more than once: whatever the fields say, it is not what a keyed run leaves.
+        case repeated
         /// The source record lacks a key field: a run could not place it either.
         case noKey
     }
@@ -21,7 +23,7 @@ final class DiffComparator {
     let key: [String]
     let ignoredFields: Set<String>
     private var arena: [UInt8] = []
-    private var slots: [(offset: Int, length: Int, matched: Bool)] = []
+    private var slots: [(offset: Int, length: Int, matched: Bool, repeated: Bool)] = []
     private var index: [[UInt8]: Int] = [:]
     private var scratchSource: [UInt8] = []
     private var scratchTarget: [UInt8] = []
@@ -52,12 +54,13 @@ final class DiffComparator {
             targetWithoutKey += 1
             return
         }
-        if index[keyBytes] != nil {
+        if let slot = index[keyBytes] {
             duplicateTargetKeys += 1
+            slots[slot].repeated = true
             return
         }
         index[keyBytes] = slots.count
-        slots.append((arena.count, document.byteCount, false))
+        slots.append((arena.count, document.byteCount, false, false))
         arena.append(contentsOf: document.bytes)
     }
 
@@ -66,7 +69,8 @@ final class DiffComparator {
         guard let keyBytes = canonicalKey(source) else { return .noKey }
         guard let slot = index[keyBytes] else { return .missing }
         slots[slot].matched = true
-        let (offset, length, _) = slots[slot]
+        if slots[slot].repeated { return .repeated }
+        let (offset, length, _, _) = slots[slot]
         return arena.withUnsafeBytes { bytes in
             let target = DocumentView(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]))
             var changed: [String] = []
@@ -90,11 +94,11 @@ final class DiffComparator {
     /// The target record with the same key as `source`, for samples.
     func targetRecord(matching source: DocumentView) -> BSONDocument? {
         guard let keyBytes = canonicalKey(source), let slot = index[keyBytes] else { return nil }
-        let (offset, length, _) = slots[slot]
+        let (offset, length, _, _) = slots[slot]
         return arena.withUnsafeBytes { DocumentView(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])).decode() }
     }
 
-    /// Calls `body` with each target record no source record matched.
+    /// Calls `body` with each target record no source record matched (once per key).
     func forEachUnmatched(_ body: (DocumentView) throws -> Void) rethrows {
         try arena.withUnsafeBytes { bytes in
             for slot in slots where !slot.matched {

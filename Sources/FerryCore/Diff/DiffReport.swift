@@ -25,6 +25,8 @@ public struct DiffReport: Sendable {
         public var written = 0
         /// Of those, records the sink refused (dead-lettered, with the reason).
         public var rejected = 0
+        /// Changed records that could not be written: the sink neither upserts nor deletes, so writing would add a second copy.
+        public var notReplaced = 0
         public var deleted = 0
         /// Why the extra records were not deleted, when they were not.
         public var deletesRefused: String?
@@ -32,6 +34,8 @@ public struct DiffReport: Sendable {
     }
 
     public var pipeline: String
+    /// The sink's plugin, for messages about what it cannot do.
+    public var sinkPlugin = ""
     public var method: Method = .read
     /// Why the digest method was not used, when it was not.
     public var methodNote: String?
@@ -63,7 +67,7 @@ public struct DiffReport: Sendable {
 
     /// True when the target holds exactly what the source would produce.
     public var isEqual: Bool {
-        failure == nil && missing == 0 && extra == 0 && changed == 0 && sourceWithoutKey == 0
+        failure == nil && missing == 0 && extra == 0 && changed == 0 && sourceWithoutKey == 0 && duplicateTargetKeys == 0
     }
 
     /// `--output json` and the daemon's run API. Record values appear only
@@ -99,7 +103,7 @@ public struct DiffReport: Sendable {
         if let repair {
             var fields: [String: JSONValue] = [
                 "dryRun": .bool(repair.dryRun), "written": int(repair.written), "rejected": int(repair.rejected),
-                "deleted": int(repair.deleted),
+                "deleted": int(repair.deleted), "notReplaced": int(repair.notReplaced),
             ]
             if let refused = repair.deletesRefused { fields["deletesRefused"] = .string(refused) }
             if let path = repair.deadLetterPath { fields["deadLetterPath"] = .string(path) }

@@ -52,6 +52,7 @@ public final class DiffRunner: @unchecked Sendable {
     public func run() -> DiffReport {
         let started = DispatchTime.now()
         var report = DiffReport(pipeline: plan.pipeline.name)
+        report.sinkPlugin = plan.sink.plugin.name
         do {
             try compare(into: &report)
         } catch {
@@ -94,7 +95,7 @@ public final class DiffRunner: @unchecked Sendable {
         let comparator = DiffComparator(key: key, ignoredFields: Set(options.ignoredFields))
         let writer: RepairWriter? = try options.repair.map { repair in
             RepairWriter(
-                plan: plan, options: repair, sink: repair.dryRun ? nil : try open(plan.sink, .sink, mode: .incremental),
+                plan: plan, options: repair, sink: repair.dryRun ? nil : try open(plan.sink, .sink, mode: .incremental), key: key,
                 deadLetterPath: deadLetterPath)
         }
         var session = Session(report: report, comparator: comparator, writer: writer, sampleSize: options.sampleSize)
@@ -152,7 +153,16 @@ public final class DiffRunner: @unchecked Sendable {
             case .missing:
                 report.missing += 1
                 if report.sampleMissing.count < sampleSize { report.sampleMissing.append(keyText(record)) }
-                try writer?.write(record)
+                try writer?.write(record, replacing: false)
+            case .repeated:
+                report.changed += 1
+                if report.sampleChanged.count < sampleSize {
+                    report.sampleChanged.append(
+                        DiffReport.Changed(
+                            key: keyText(record), fields: ["(the target holds this key more than once)"],
+                            source: ExtendedJSON.render(record) ?? "?", target: "?"))
+                }
+                try writer?.write(record, replacing: true)
             case .changed(let fields):
                 report.changed += 1
                 if report.sampleChanged.count < sampleSize {
@@ -163,7 +173,7 @@ public final class DiffRunner: @unchecked Sendable {
                         DiffReport.Changed(
                             key: keyText(record), fields: fields, source: ExtendedJSON.render(record) ?? "?", target: target ?? "?"))
                 }
-                try writer?.write(record)
+                try writer?.write(record, replacing: true)
             }
         }
 
@@ -327,7 +337,7 @@ public final class DiffRunner: @unchecked Sendable {
         }
         if let writer = session.writer {
             try writer.flush()
-            try writer.delete(extra: session.report.extra, key: key) { body in try comparator.forEachUnmatched(body) }
+            try writer.delete(extra: session.report.extra) { body in try comparator.forEachUnmatched(body) }
             session.report.repair = writer.outcome
         }
     }

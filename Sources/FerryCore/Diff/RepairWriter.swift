@@ -11,11 +11,16 @@ final class RepairWriter {
     private let sink: HostedInstance?
     private let deadLetters: DeadLetterWriter?
     private let pending = BatchBuilder()
+    /// The keys of queued records that replace a target record: deleted first
+    /// when the sink cannot upsert, so the write leaves one copy, not two.
+    private let replacedKeys = BatchBuilder()
     private let batchSize: Int
+    private let key: [String]
     private(set) var outcome: DiffReport.Repair
 
-    init(plan: PipelinePlan, options: RepairOptions, sink: HostedInstance?, deadLetterPath: String) {
+    init(plan: PipelinePlan, options: RepairOptions, sink: HostedInstance?, key: [String], deadLetterPath: String) {
         self.plan = plan
+        self.key = key
         self.options = options
         self.sink = sink
         batchSize = plan.pipeline.batchSize
@@ -23,19 +28,43 @@ final class RepairWriter {
         outcome = DiffReport.Repair(dryRun: options.dryRun)
     }
 
-    /// Queues a missing or changed source record to be written.
-    func write(_ record: DocumentView) throws {
+    private var sinkUpserts: Bool { plan.sink.plugin.capabilities.contains(.upsert) }
+
+    /// Queues a missing or changed source record to be written; `replacing`
+    /// when the target holds a record with its key already.
+    func write(_ record: DocumentView, replacing: Bool) throws {
+        let deleteFirst = replacing && !sinkUpserts
+        if deleteFirst && !plan.sink.plugin.canDelete {
+            outcome.notReplaced += 1
+            return
+        }
         if options.dryRun {
             outcome.written += 1
             return
         }
+        if deleteFirst { Self.appendKey(of: record, key: key, to: replacedKeys) }
         pending.append(record)
         if pending.count >= batchSize { try flush() }
+    }
+
+    static func appendKey(of record: DocumentView, key: [String], to builder: BatchBuilder) {
+        builder.appendDocument { writer in
+            for field in key { if let element = record.element(forKey: field) { writer.append(element) } }
+        }
     }
 
     /// Writes and commits what is queued.
     func flush() throws {
         guard let sink, !pending.isEmpty else { return }
+        if !replacedKeys.isEmpty {
+            var keys = ferry_batch()
+            replacedKeys.finish(into: &keys)
+            defer {
+                BatchBuilder.release(&keys)
+                replacedKeys.reset()
+            }
+            _ = try sink.deleteKeys(&keys)
+        }
         var batch = ferry_batch()
         pending.finish(into: &batch)
         defer {
@@ -63,7 +92,7 @@ final class RepairWriter {
 
     /// Deletes the extra records, all of them or none: above `maxDeletes`,
     /// or with a sink that cannot delete, it says why and deletes nothing.
-    func delete(extra count: Int, key: [String], each: ((DocumentView) throws -> Void) throws -> Void) throws {
+    func delete(extra count: Int, each: ((DocumentView) throws -> Void) throws -> Void) throws {
         guard count > 0 else { return }
         if count > options.maxDeletes {
             outcome.deletesRefused =
@@ -95,9 +124,7 @@ final class RepairWriter {
             try sink.commit()
         }
         try each { record in
-            keys.appendDocument { writer in
-                for field in key { if let element = record.element(forKey: field) { writer.append(element) } }
-            }
+            Self.appendKey(of: record, key: key, to: keys)
             if keys.count >= batchSize { try deleteQueued() }
         }
         try deleteQueued()
