@@ -17,19 +17,19 @@ final class PostgresSource: SourcePlugin {
     var connection: PGConnection?
     var selectList: [String] = []
     var columns: [PGColumn] = []
-    var decoder: CopyTextDecoder!
-    /// Set when the read is in binary format.
-    var binary: CopyBinaryDecoder?
-    /// The next message of a binary COPY starts with the file header.
-    var expectHeader = false
+    /// Decodes the COPY; it keeps the last row of a batch to take the position from.
+    var reader: CopyReader!
     var cursorIndex: Int?
     var keyIndices: [Int] = []
     /// Position after the last batch handed out (nil: from the start).
     var position: SourceState?
-    var copying = false
+    var copying: Bool { reader.copying }
     var finished = false
-    /// The last row of the batch being built, kept to take its position from.
-    var lastRow: [UInt8] = []
+    /// The key buckets `selectBuckets` keeps reads to (nil: every row).
+    var selection: BucketSet?
+    /// Digests run apart from the read's connection, which may be mid-COPY.
+    var diffConnection: PGConnection?
+    var handedOut = false
 
     init(config: PluginConfig, context: PluginContext) throws {
         settings = try PGSettings(config)
@@ -91,17 +91,7 @@ final class PostgresSource: SourcePlugin {
         }
         selectList = wanted
         let list = wanted.isEmpty ? "*" : wanted.map(SQL.ident).joined(separator: ", ")
-        let result = try connection.exec("SELECT \(list) FROM \(relationSQL) LIMIT 0", "describe \(relationLabel)")
-        var columns: [PGColumn] = []
-        for index in 0..<result.columns {
-            let name = result.name(index)
-            let oid = result.type(index)
-            let typeName = try connection.exec("SELECT format_type($1::oid, NULL)", [String(oid)], "name a type").value(0, 0) ?? "oid \(oid)"
-            guard let type = PGType(oid: oid) else {
-                throw PluginError.config("postgres: column '\(name)' of \(relationLabel) has type \(typeName), which this connector cannot map (leave it out with 'columns', or cast it in a 'query')")
-            }
-            columns.append(PGColumn(name: name, type: type, sqlType: typeName, notNull: false))
-        }
+        let columns = try CopyReader.describe(connection, select: "SELECT \(list) FROM \(relationSQL)", label: relationLabel)
         if selectList.isEmpty { selectList = columns.map(\.name) }
         func index(of name: String) throws -> Int {
             guard let index = columns.firstIndex(where: { $0.name == name }) else {
@@ -112,17 +102,20 @@ final class PostgresSource: SourcePlugin {
         keyIndices = try keyColumns.map(index(of:))
         cursorIndex = try cursorColumn.map(index(of:))
         self.columns = columns
-        decoder = CopyTextDecoder(columns: columns, options: settings.values)
-        binary = CopyBinaryDecoder.reads(columns) ? CopyBinaryDecoder(columns: columns, text: decoder) : nil
+        reader = CopyReader(columns: columns, options: settings.values, label: relationLabel, keepsLastRow: !keyIndices.isEmpty)
+    }
+
+    /// The rows of this shard (none when there is one shard).
+    func shardConditions() -> [String] {
+        guard context.shardCount > 1 else { return [] }
+        let hashed = keyColumns.count == 1 ? "\(SQL.ident(keyColumns[0]))::text" : "ROW(\(keyColumns.map(SQL.ident).joined(separator: ", ")))::text"
+        return ["(hashtext(\(hashed)) & 2147483647) % \(context.shardCount) = \(context.shardIndex)"]
     }
 
     /// The SELECT for the rows after `position`, in this shard, in keyset order.
-    private func selectSQL() -> String {
-        var conditions: [String] = []
-        if context.shardCount > 1 {
-            let hashed = keyColumns.count == 1 ? "\(SQL.ident(keyColumns[0]))::text" : "ROW(\(keyColumns.map(SQL.ident).joined(separator: ", ")))::text"
-            conditions.append("(hashtext(\(hashed)) & 2147483647) % \(context.shardCount) = \(context.shardIndex)")
-        }
+    func selectSQL() -> String {
+        var conditions = shardConditions()
+        if let selected = DiffDigest.selectionCondition(selection) { conditions.append(selected) }
         var order = keyColumns
         if orderedByCursor, let cursorColumn { order.insert(cursorColumn, at: 0) }
         if position != nil && !order.isEmpty {
@@ -163,61 +156,20 @@ final class PostgresSource: SourcePlugin {
             let calls = values.indices.map { "set_config('ferry.p\($0)', $\($0 + 1), false)" }.joined(separator: ", ")
             try connection.exec("SELECT \(calls)", values.map { Optional($0) }, "set the resume position")
         }
-        try connection.exec("COPY (\(selectSQL())) TO STDOUT\(binary == nil ? "" : " (FORMAT binary)")", "read \(relationLabel)")
-        copying = true
-        expectHeader = binary != nil
+        try DiffDigest.prepareSelection(connection, selection, relationLabel)
+        try reader.start(selectSQL(), on: connection)
     }
 
     func read(into batch: BatchBuilder) throws -> Bool {
         if finished || context.isCancelled { return false }
         do {
             if !copying { try startCopy() }
-            let connection = self.connection!
-            let limit = context.batchSize
-            var buffer: UnsafeMutablePointer<CChar>?
-            while batch.count < limit {
-                let length = PQgetCopyData(connection.conn, &buffer, 0)
-                if length > 0, let row = buffer {
-                    defer { PQfreemem(row) }
-                    var bytes: UnsafeRawBufferPointer
-                    do {
-                        if let binary {
-                            bytes = UnsafeRawBufferPointer(start: row, count: Int(length))
-                            if expectHeader {
-                                bytes = UnsafeRawBufferPointer(rebasing: bytes[try CopyBinaryDecoder.headerLength(bytes)...])
-                                expectHeader = false
-                            }
-                            if bytes.isEmpty || CopyBinaryDecoder.isTrailer(bytes) { continue }
-                            try batch.appendDocument { writer in try binary.decode(bytes, into: &writer) }
-                        } else {
-                            // Each row ends with a newline.
-                            bytes = UnsafeRawBufferPointer(start: row, count: Int(length) - 1)
-                            try batch.appendDocument { writer in try decoder.decode(bytes, into: &writer) }
-                        }
-                    } catch let failure as CopyTextDecoder.Failure {
-                        throw PluginError.data("postgres: \(relationLabel): \(failure.message)")
-                    } catch let failure as CopyBinaryDecoder.Failure {
-                        throw PluginError.data("postgres: \(relationLabel): \(failure.message)")
-                    }
-                    if !keyIndices.isEmpty {
-                        lastRow.removeAll(keepingCapacity: true)
-                        lastRow.append(contentsOf: bytes)
-                    }
-                    continue
-                }
-                if length == -1 {
-                    try connection.finishCommand("read \(relationLabel)")
-                    copying = false
-                    finished = true
-                    break
-                }
-                throw connection.error(nil, "read \(relationLabel)")
-            }
+            finished = try reader.read(connection!, into: batch, limit: context.batchSize)
         } catch {
             // Whatever was appended is dropped by the SDK; the next call reconnects and
             // starts again after the last batch handed out. A COPY cut short leaves the
             // connection mid-protocol, so it is never reused.
-            copying = false
+            reader.abandon()
             connection = nil
             if let error = error as? PluginError, error.isTransient, keyIndices.isEmpty, handedOut {
                 throw PluginError.data("\(error.message) (without 'key' the read cannot resume mid-table)")
@@ -230,12 +182,11 @@ final class PostgresSource: SourcePlugin {
         return !finished
     }
 
-    var handedOut = false
-
     /// Moves the position to the last row of this batch.
     private func advance() throws {
         guard !keyIndices.isEmpty else { return }
-        try lastRow.withUnsafeBytes { row in
+        let binary = reader.binary, decoder = reader.decoder
+        try reader.lastRow.withUnsafeBytes { row in
             var state = emptyState
             let cursorText: String?
             do {
@@ -286,5 +237,6 @@ final class PostgresSource: SourcePlugin {
 
     func close() {
         connection = nil
+        diffConnection = nil
     }
 }

@@ -1,0 +1,101 @@
+import CLibPQ
+import FerryPluginKit
+
+/// Streams the rows of one `COPY (SELECT …) TO STDOUT` into BSON batches, in
+/// binary format when every column has a binary decoder (text otherwise). The
+/// source reads with it, and so does the sink when it reads its table back,
+/// so a row becomes the same document either way.
+final class CopyReader {
+    let columns: [PGColumn]
+    let decoder: CopyTextDecoder
+    /// Set when the read is in binary format.
+    let binary: CopyBinaryDecoder?
+    /// What error messages name: the table or "query".
+    let label: String
+    /// True between `start` and the end of the COPY.
+    private(set) var copying = false
+    /// The next message of a binary COPY starts with the file header.
+    private var expectHeader = false
+    /// Keep the last row's bytes (the source takes its resume position from it).
+    let keepsLastRow: Bool
+    private(set) var lastRow: [UInt8] = []
+
+    init(columns: [PGColumn], options: ValueOptions, label: String, keepsLastRow: Bool = false) {
+        self.columns = columns
+        self.label = label
+        self.keepsLastRow = keepsLastRow
+        decoder = CopyTextDecoder(columns: columns, options: options)
+        binary = CopyBinaryDecoder.reads(columns) ? CopyBinaryDecoder(columns: columns, text: decoder) : nil
+    }
+
+    /// The columns a SELECT yields and their types (planned with LIMIT 0); a
+    /// type the connector cannot map is a config error naming the column.
+    static func describe(_ connection: PGConnection, select: String, label: String) throws -> [PGColumn] {
+        let result = try connection.exec("SELECT * FROM (\(select)) AS ferry_describe LIMIT 0", "describe \(label)")
+        var columns: [PGColumn] = []
+        for index in 0..<result.columns {
+            let name = result.name(index)
+            let oid = result.type(index)
+            let typeName = try connection.exec("SELECT format_type($1::oid, NULL)", [String(oid)], "name a type").value(0, 0) ?? "oid \(oid)"
+            guard let type = PGType(oid: oid) else {
+                throw PluginError.config("postgres: column '\(name)' of \(label) has type \(typeName), which this connector cannot map (leave it out with 'columns', or cast it in a 'query')")
+            }
+            columns.append(PGColumn(name: name, type: type, sqlType: typeName, notNull: false))
+        }
+        return columns
+    }
+
+    /// Starts the COPY of `select` on `connection`.
+    func start(_ select: String, on connection: PGConnection) throws {
+        try connection.exec("COPY (\(select)) TO STDOUT\(binary == nil ? "" : " (FORMAT binary)")", "read \(label)")
+        copying = true
+        expectHeader = binary != nil
+        lastRow.removeAll(keepingCapacity: true)
+    }
+
+    /// Forgets a COPY cut short: its connection is mid-protocol and must not be reused.
+    func abandon() { copying = false }
+
+    /// Appends rows until the batch holds `limit` documents; true once the COPY has ended.
+    func read(_ connection: PGConnection, into batch: BatchBuilder, limit: Int) throws -> Bool {
+        var buffer: UnsafeMutablePointer<CChar>?
+        while batch.count < limit {
+            let length = PQgetCopyData(connection.conn, &buffer, 0)
+            if length > 0, let row = buffer {
+                defer { PQfreemem(row) }
+                var bytes: UnsafeRawBufferPointer
+                do {
+                    if let binary {
+                        bytes = UnsafeRawBufferPointer(start: row, count: Int(length))
+                        if expectHeader {
+                            bytes = UnsafeRawBufferPointer(rebasing: bytes[try CopyBinaryDecoder.headerLength(bytes)...])
+                            expectHeader = false
+                        }
+                        if bytes.isEmpty || CopyBinaryDecoder.isTrailer(bytes) { continue }
+                        try batch.appendDocument { writer in try binary.decode(bytes, into: &writer) }
+                    } else {
+                        // Each row ends with a newline.
+                        bytes = UnsafeRawBufferPointer(start: row, count: Int(length) - 1)
+                        try batch.appendDocument { writer in try decoder.decode(bytes, into: &writer) }
+                    }
+                } catch let failure as CopyTextDecoder.Failure {
+                    throw PluginError.data("postgres: \(label): \(failure.message)")
+                } catch let failure as CopyBinaryDecoder.Failure {
+                    throw PluginError.data("postgres: \(label): \(failure.message)")
+                }
+                if keepsLastRow {
+                    lastRow.removeAll(keepingCapacity: true)
+                    lastRow.append(contentsOf: bytes)
+                }
+                continue
+            }
+            if length == -1 {
+                try connection.finishCommand("read \(label)")
+                copying = false
+                return true
+            }
+            throw connection.error(nil, "read \(label)")
+        }
+        return false
+    }
+}

@@ -1,0 +1,146 @@
+import FerryPluginKit
+
+/// The digest scheme "postgres-md5-jsonb-1", the contract that makes two
+/// postgres instances (a source and a sink, on any servers) agree on
+/// `ferry diff`'s hashes. Both directions build their SQL here and nowhere else.
+///
+/// - A record's key hash is the first 16 hex digits of
+///   `md5(jsonb_build_array(k1, k2, …)::text)` read as an unsigned 64-bit
+///   number; its bucket at `bits` is the top `bits` bits of it.
+/// - A record's hash is the first 16 hex digits of
+///   `md5(jsonb_build_object('f1', f1, …)::text)` over the compared fields,
+///   unsigned; a bucket's hash is the sum of its records' hashes modulo 2^64.
+///
+/// jsonb gives a value one text whatever the column's type width (an int4 and
+/// an int8 key hash alike) and sorts object keys, so column order does not
+/// matter. The text of timestamps, floats, bytea and intervals depends on
+/// session settings: `session` fixes them before any query that hashes.
+enum DiffDigest {
+    static let scheme = "postgres-md5-jsonb-1"
+
+    /// The settings the hashed text depends on. They equal the ones every
+    /// connection of this plugin starts with (PGConnection), so setting them
+    /// again changes nothing for normal runs; it guards the contract against
+    /// a server or role default that would otherwise leak into the text.
+    static let session =
+        "SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET DateStyle = 'ISO'; SET IntervalStyle = 'iso_8601'; SET bytea_output = 'hex'"
+
+    /// The session setting that carries the selected buckets into a COPY (which takes no parameters).
+    static let selectionSetting = "ferry.diff_buckets"
+
+    /// jsonb_build_array and jsonb_build_object take at most 100 arguments:
+    /// longer lists are built in parts joined with `||` (which appends arrays
+    /// and merges objects).
+    private static func chunked(_ parts: [String], per: Int, _ build: ([String]) -> String) -> String {
+        guard !parts.isEmpty else { return build([]) }
+        return stride(from: 0, to: parts.count, by: per).map { start in
+            build(Array(parts[start..<min(start + per, parts.count)]))
+        }.joined(separator: " || ")
+    }
+
+    private static func column(_ name: String, _ qualifier: String?) -> String {
+        qualifier.map { "\($0).\(SQL.ident(name))" } ?? SQL.ident(name)
+    }
+
+    static func keyArray(_ key: [String], qualifier: String?) -> String {
+        "(" + chunked(key.map { column($0, qualifier) }, per: 100) { "jsonb_build_array(\($0.joined(separator: ", ")))" } + ")"
+    }
+
+    static func recordObject(_ fields: [String], qualifier: String?) -> String {
+        let pairs = fields.map { "\(SQL.literal($0)), \(column($0, qualifier))" }
+        return "(" + chunked(pairs, per: 50) { "jsonb_build_object(\($0.joined(separator: ", ")))" } + ")"
+    }
+
+    /// The top 32 bits of the key hash, as a non-negative bigint (bit(32)
+    /// converts to bigint unsigned; buckets at up to 32 bits come from it).
+    static func keyHash32(_ key: [String], qualifier: String?) -> String {
+        "('x' || substr(md5(\(keyArray(key, qualifier: qualifier))::text), 1, 8))::bit(32)::int8"
+    }
+
+    /// The record hash as the signed bigint of the same 64 bits.
+    static func recordHash(_ fields: [String], qualifier: String?) -> String {
+        "('x' || substr(md5(\(recordObject(fields, qualifier: qualifier))::text), 1, 16))::bit(64)::int8"
+    }
+
+    /// A bucket list as a PostgreSQL array literal of bigints (numbers only).
+    static func arrayLiteral(_ buckets: [UInt64]) -> String {
+        "{" + buckets.map(String.init).joined(separator: ",") + "}"
+    }
+
+    /// Every name in `wanted` must be one of `available`; a missing one is
+    /// `unsupported`, so the host compares records itself instead.
+    static func require(_ wanted: [String], in available: [String], _ what: String, _ label: String) throws {
+        for name in wanted where !available.contains(name) {
+            throw PluginError.unsupported(
+                "postgres: \(label) has no column '\(name)' to hash as a \(what) (columns: \(available.joined(separator: ", ")))")
+        }
+    }
+
+    /// The digest of the rows `select` yields: one aggregate query, buckets ascending.
+    static func digest(
+        _ connection: PGConnection, select: String, columns: [String], within: BucketSet, bits: Int, label: String
+    ) throws -> [BucketDigest] {
+        guard (0...32).contains(bits), (0...bits).contains(within.bits) else {
+            throw PluginError.internal("postgres: digest bits \(bits) (within \(within.bits)) outside 0...32")
+        }
+        let fields = within.fields ?? columns
+        try require(within.key, in: columns, "key", label)
+        try require(fields, in: columns, "field", label)
+        var sql = """
+            SELECT d.kh >> \(32 - bits), count(*), sum(d.rh) FROM (
+              SELECT \(keyHash32(within.key, qualifier: "q")) AS kh, \(recordHash(fields, qualifier: "q")) AS rh
+              FROM (\(select)) AS q) AS d
+            """
+        var parameters: [String?] = []
+        if let buckets = within.buckets {
+            sql += " WHERE d.kh >> \(32 - within.bits) = ANY($1::int8[])"
+            parameters.append(arrayLiteral(buckets))
+        }
+        sql += " GROUP BY 1 ORDER BY 1"
+        try connection.exec(session, "set the digest session of \(label)")
+        let result = try connection.exec(sql, parameters, "digest \(label)")
+        return try (0..<result.rows).map { row in
+            guard let bucket = result.value(row, 0).flatMap(UInt64.init), let count = result.value(row, 1).flatMap(UInt64.init),
+                let hash = result.value(row, 2).flatMap(wrappedSum)
+            else { throw PluginError.internal("postgres: digest \(label): row \(row) is not (bucket, count, sum)") }
+            return BucketDigest(bucket: bucket, count: count, hash: hash)
+        }
+    }
+
+    /// A numeric sum of signed 64-bit hashes as the unsigned sum modulo 2^64.
+    static func wrappedSum(_ text: String) -> UInt64? {
+        var digits = Substring(text)
+        let negative = digits.first == "-"
+        if negative { digits = digits.dropFirst() }
+        guard !digits.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for character in digits.utf8 {
+            guard character >= UInt8(ascii: "0"), character <= UInt8(ascii: "9") else { return nil }
+            value = value &* 10 &+ UInt64(character - UInt8(ascii: "0"))
+        }
+        return negative ? 0 &- value : value
+    }
+
+    /// The WHERE condition that keeps the rows of the selected buckets (nil:
+    /// every bucket), on bare column names. The list comes from the session
+    /// setting `prepareSelection` made, read once per query into a hashed
+    /// subplan (thousands of buckets cost no more per row than one).
+    static func selectionCondition(_ set: BucketSet?) -> String? {
+        guard let set, set.buckets != nil else { return nil }
+        return "(\(keyHash32(set.key, qualifier: nil)) >> \(32 - set.bits)) IN (SELECT unnest(current_setting('\(selectionSetting)')::int8[]))"
+    }
+
+    /// Puts the selected buckets in the session, with the digest's settings,
+    /// before a COPY that filters on `selectionCondition`.
+    static func prepareSelection(_ connection: PGConnection, _ set: BucketSet?, _ label: String) throws {
+        guard let set, let buckets = set.buckets else { return }
+        try connection.exec(session, "set the digest session of \(label)")
+        try connection.exec("SELECT set_config($1, $2, false)", [selectionSetting, arrayLiteral(buckets)], "select buckets of \(label)")
+    }
+
+    /// Checks a bucket set against the columns an instance has.
+    static func validate(_ set: BucketSet, columns: [String], label: String) throws {
+        guard (0...32).contains(set.bits) else { throw PluginError.unsupported("postgres: bucket bits \(set.bits) above 32") }
+        try require(set.key, in: columns, "key", label)
+    }
+}
