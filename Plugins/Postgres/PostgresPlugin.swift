@@ -3,8 +3,8 @@ import FerryPluginKit
 enum PostgresPlugin {
     static var manifest: PluginManifest {
         PluginManifest(
-            name: "postgres", version: "1.0.0",
-            description: "PostgreSQL source (COPY streaming, keyset incremental, hash shards) and sink (COPY + merge upsert)",
+            name: "postgres", version: "1.1.0",
+            description: "PostgreSQL source (COPY streaming, keyset incremental, hash shards) and sink (COPY + merge upsert); both digest by key bucket for ferry diff",
             options: [
                 .string("dsn", required: true, "libpq connection string or URI; use ${ENV} or ${file:PATH} for the password"),
                 .string("schema", default: "public", "Schema of 'table'"),
@@ -22,7 +22,7 @@ enum PostgresPlugin {
                 .integer("connect_timeout", default: 10, minimum: 1, "Seconds to wait for a connection"),
                 .integer("statement_timeout", default: 0, minimum: 0, "Milliseconds a statement may run (0: no limit)"),
             ],
-            capabilities: [.shardedRead, .estimate, .preview, .upsert, .resumable],
+            capabilities: [.shardedRead, .estimate, .preview, .upsert, .resumable, .readBack, .digest, .delete],
             source: PostgresSource.self, sink: PostgresSink.self, hasCheck: true)
     }
 }

@@ -34,6 +34,24 @@ final class PostgresSink: SinkPlugin {
     let rows = RowBuffer()
     var rowIndex: [(document: Int, start: Int, end: Int)] = []
 
+    // Diff and repair (PostgresSink+Diff.swift).
+    /// The open transaction holds deletes (and writes since) that the next
+    /// write must keep: a write then runs under SAVEPOINT ferry_write.
+    var keepOpen = false
+    /// A write under SAVEPOINT ferry_write failed: the next call rolls back to it.
+    var writeSavepoint = false
+    /// The last write threw; its transaction may be aborted.
+    var lastWriteFailed = false
+    /// Reads the table back and digests it, apart from the connection that
+    /// writes, so a read left half-way never blocks a write or a delete.
+    var diffConnection: PGConnection?
+    var backReader: CopyReader?
+    var readBackDone = false
+    /// Why a read back stopped half-way; it stays stopped until `selectBuckets`.
+    var readBackFailure: String?
+    /// The key buckets `selectBuckets` keeps read-back to (nil: every row).
+    var selection: BucketSet?
+
     init(config: PluginConfig, context: PluginContext) throws {
         settings = try PGSettings(config)
         self.context = context
@@ -83,7 +101,7 @@ final class PostgresSink: SinkPlugin {
     // MARK: - Schema
 
     /// Loads the target's columns (creating the table if asked) and builds the merge.
-    private func prepareTable(_ connection: PGConnection) throws {
+    func prepareTable(_ connection: PGConnection) throws {
         guard columns.isEmpty else { return }
         var found = try settings.tableColumns(connection)
         if found == nil, createDefinitions != nil {
@@ -193,9 +211,16 @@ final class PostgresSink: SinkPlugin {
         if let existing = self.connection {
             connection = existing
             if inTransaction {
-                // Left open by a failed attempt: its work is void, the batch is sent again.
-                try connection.exec("ROLLBACK", "roll back")
-                rolledBack()
+                try rollBackFailedWrite(connection)
+                if keepOpen {
+                    // Deletes wait for the commit: only this write's own work may be undone.
+                    try connection.exec("SAVEPOINT ferry_write", "savepoint")
+                    writeSavepoint = true
+                } else {
+                    // Left open by a failed attempt: its work is void, the batch is sent again.
+                    try connection.exec("ROLLBACK", "roll back")
+                    rolledBack()
+                }
             }
         } else {
             connection = try settings.connect()
@@ -203,8 +228,10 @@ final class PostgresSink: SinkPlugin {
             rolledBack()
             stageReady = false
         }
-        try connection.exec("BEGIN", "begin")
-        inTransaction = true
+        if !inTransaction {
+            try connection.exec("BEGIN", "begin")
+            inTransaction = true
+        }
         try prepareTable(connection)
         if (mode == .upsert || mode == .missingOnly) && !stageReady {
             let list = columns.map { SQL.ident($0.name) }.joined(separator: ", ")
@@ -238,9 +265,23 @@ final class PostgresSink: SinkPlugin {
         }
     }
 
+    /// Undoes a write that failed under SAVEPOINT ferry_write, keeping what came before it.
+    func rollBackFailedWrite(_ connection: PGConnection) throws {
+        guard writeSavepoint else { return }
+        try connection.exec("ROLLBACK TO SAVEPOINT ferry_write; RELEASE SAVEPOINT ferry_write", "roll back to savepoint")
+        writeSavepoint = false
+        // What the write did after the savepoint is gone; anything it may have created is looked up again.
+        if createdInTransaction { columns = [] }
+        stageReady = false
+        stageDirty = true
+    }
+
     /// Forgets what the rolled-back transaction did.
-    private func rolledBack() {
+    func rolledBack() {
         inTransaction = false
+        keepOpen = false
+        writeSavepoint = false
+        lastWriteFailed = false
         stageDirty = false
         if createdInTransaction {
             columns = []
@@ -251,19 +292,30 @@ final class PostgresSink: SinkPlugin {
     }
 
     func write(_ batch: BatchView, result: inout SinkResult) throws {
+        lastWriteFailed = true
         try connectionGuard {
             if let replaceKey { try truncateOnce(replaceKey) }
             let connection = try begin()
             try load(batch, connection, &result)
+            if writeSavepoint {
+                try connection.exec("RELEASE SAVEPOINT ferry_write", "release savepoint")
+                writeSavepoint = false
+            }
         }
+        lastWriteFailed = false
     }
 
     func preview(_ batch: BatchView, result: inout SinkResult) throws {
         try connectionGuard {
             let connection = try begin(preview: true)
             try load(batch, connection, &result)
-            try connection.exec("ROLLBACK", "roll back the preview")
-            rolledBack()
+            if writeSavepoint {
+                // Staged deletes stay; only the preview's rows go.
+                try rollBackFailedWrite(connection)
+            } else {
+                try connection.exec("ROLLBACK", "roll back the preview")
+                rolledBack()
+            }
         }
     }
 
@@ -274,17 +326,22 @@ final class PostgresSink: SinkPlugin {
             inTransaction = false
             createdInTransaction = false
             stageDirty = false
+            keepOpen = false
+            writeSavepoint = false
+            lastWriteFailed = false
         }
     }
 
     /// A broken connection is dropped so the retry reconnects.
-    private func connectionGuard(_ body: () throws -> Void) throws {
+    func connectionGuard(_ body: () throws -> Void) throws {
         do {
             try body()
         } catch {
             if let connection, connection.isBroken {
                 self.connection = nil
                 inTransaction = false
+                keepOpen = false
+                writeSavepoint = false
             }
             throw error
         }
@@ -377,6 +434,8 @@ final class PostgresSink: SinkPlugin {
     func close() {
         if inTransaction, let connection { _ = try? connection.exec("ROLLBACK", "roll back") }
         connection = nil
+        backReader = nil
+        diffConnection = nil
         if let replaceKey { ReplaceRegistry.shared.unregister(replaceKey) }
         replaceKey = nil
     }
