@@ -127,6 +127,7 @@ public struct ConformanceSuite: Sendable {
         // Sinks first: a plugin that is both then has written records for the source checks to read.
         Check(id: "sink-write-commit", title: "sink: write then commit succeeds", body: sinkWriteCommit),
         Check(id: "sink-round-trip", title: "sink and source: what was written reads back equal", body: sinkRoundTrip),
+        Check(id: "diff-repair", title: "diff and repair (ABI 1.1): diff_info answers, read-back, digest and delete keep their promises", body: diffRepair),
         Check(id: "source-batches", title: "source: valid BSON batches with the declared count and a state", body: sourceBatches),
         Check(id: "source-resume", title: "source: two reads from the same state give the same records", body: sourceResume),
         Check(id: "source-future-state", title: "source: the final state gives no records", body: sourceFutureState),
@@ -160,6 +161,12 @@ public struct ConformanceSuite: Sendable {
         }
         if plugin.hasPreview && !plugin.kinds.contains(.sink) { problems.append("has preview but is not a sink") }
         if plugin.hasEstimate && !plugin.kinds.contains(.source) { problems.append("has estimate but is not a source") }
+        if plugin.capabilities.contains(.readBack) && !plugin.kinds.contains(.sink) { problems.append("declares read-back but is not a sink") }
+        if plugin.capabilities.contains(.delete) && !plugin.kinds.contains(.sink) { problems.append("declares delete but is not a sink") }
+        if plugin.capabilities.contains(.digest) && plugin.kinds.isDisjoint(with: [.source, .sink]) {
+            problems.append("declares digest but is neither a source nor a sink")
+        }
+        problems += try DescriptorFields(of: plugin).missingForCapabilities(plugin.capabilities)
         guard problems.isEmpty else { throw Failure(problems.joined(separator: "; ")) }
         return .pass("\(plugin.name) \(plugin.version), \(plugin.kindNames.joined(separator: "+"))")
     }

@@ -53,7 +53,7 @@ public final class PluginHarness: @unchecked Sendable {
 
         private var pluginName: String { harness.plugin.name }
 
-        private func call(_ name: String) { harness.onCall?(name) }
+        func call(_ name: String) { harness.onCall?(name) }
 
         /// The next batch (copied out, then released), or nil at the end.
         public func read() throws -> SourceBatch? {
@@ -147,7 +147,7 @@ public final class PluginHarness: @unchecked Sendable {
             instance.close()
         }
 
-        private func withInput<T>(_ records: [Record], _ body: (UnsafePointer<ferry_batch>) throws -> T) throws -> T {
+        func withInput<T>(_ records: [Record], _ body: (UnsafePointer<ferry_batch>) throws -> T) throws -> T {
             let builder = BatchBuilder()
             for record in records {
                 record.bytes.withUnsafeBytes { builder.append(encoded: $0) }

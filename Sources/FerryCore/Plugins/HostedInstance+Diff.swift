@@ -15,9 +15,18 @@ extension HostedInstance {
         Array(JSONValue.array(names.map(JSONValue.string)).jsonText.utf8CString)
     }
 
-    private static func names(_ text: UnsafePointer<CChar>?) -> [String]? {
-        guard let text, case .array(let items)? = try? JSONValue.parse(String(cString: text)) else { return nil }
-        return items.compactMap { if case .string(let name) = $0 { name } else { nil } }
+    /// A field list as the plugin answered it; anything but a JSON array of
+    /// strings is refused, not read as "no key" (a diff by a wrong key is worse than none).
+    private func names(_ text: UnsafePointer<CChar>?, _ field: String) throws(PluginCallError) -> [String]? {
+        guard let text else { return nil }
+        let json = String(cString: text)
+        if case .array(let items)? = try? JSONValue.parse(json) {
+            let names = items.compactMap { if case .string(let name) = $0 { name } else { nil } }
+            if names.count == items.count { return names }
+        }
+        throw PluginCallError(
+            plugin: plugin.name, stage: stage, call: "diff_info", status: Int32(FERRY_ERR_INTERNAL),
+            message: "\(field) is not a JSON array of strings: \(json.prefix(200))")
     }
 
     /// The instance's key, fields and digest scheme.
@@ -28,7 +37,7 @@ extension HostedInstance {
         errorBuffer[0] = 0
         try check("diff_info", calling(.diffInfo) { function(handle, &info, &error) })
         return DiffInfo(
-            key: Self.names(info.key_json), fields: Self.names(info.fields_json),
+            key: try names(info.key_json, "key_json"), fields: try names(info.fields_json, "fields_json"),
             digestScheme: info.digest_scheme.map { String(cString: $0) })
     }
 
