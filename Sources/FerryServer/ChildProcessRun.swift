@@ -111,28 +111,38 @@ final class ChildProcessRun: RunExecution, @unchecked Sendable {
         var description: String
     }
 
-    /// Starts `command` with `stdin` (else /dev/null) as fd 0, the daemon's
-    /// stderr as fds 1 and 2, and `protocolWriteEnd` as fd 3.
-    static func spawn(_ command: Command, stdin: Int32?, protocolWriteEnd: Int32) throws -> pid_t {
-        // dup2 onto fd 3 clears close-on-exec, unless the pipe already is fd 3:
-        // then dup2 does nothing and the child would lose it.
-        var writeEnd = protocolWriteEnd
-        if writeEnd <= ChildRunProcess.protocolFD {
-            writeEnd = fcntl(protocolWriteEnd, F_DUPFD_CLOEXEC, ChildRunProcess.protocolFD + 1)
-            guard writeEnd >= 0 else { throw SpawnError(description: "cannot set up the run's pipe: \(errnoText())") }
+    /// Starts `command` with `stdin` (else /dev/null) as fd 0, `stdout` (else
+    /// the daemon's stderr) as fd 1, `stderr` (else the daemon's) as fd 2, and
+    /// `protocolWriteEnd` as fd 3.
+    static func spawn(_ command: Command, stdin: Int32?, stdout: Int32? = nil, stderr: Int32? = nil, protocolWriteEnd: Int32) throws -> pid_t {
+        // dup2 onto its own number clears nothing, and one fd dup2'd onto
+        // another's target number would be lost: every fd handed in is first
+        // moved above fd 3 (close-on-exec; the dup2 copies are not).
+        var raised: [Int32] = []
+        defer { raised.forEach { close($0) } }
+        func above(_ fd: Int32) throws -> Int32 {
+            guard fd <= ChildRunProcess.protocolFD else { return fd }
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, ChildRunProcess.protocolFD + 1)
+            guard copy >= 0 else { throw SpawnError(description: "cannot set up the run's pipes: \(errnoText())") }
+            raised.append(copy)
+            return copy
         }
-        defer { if writeEnd != protocolWriteEnd { close(writeEnd) } }
+        let writeEnd = try above(protocolWriteEnd)
+        let input = try stdin.map(above)
+        let output = try stdout.map(above)
+        let errors = try stderr.map(above)
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        if let stdin {
-            posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+        if let input {
+            posix_spawn_file_actions_adddup2(&actions, input, 0)
         } else {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         }
         // What a plugin prints goes to the daemon's stderr, never into the protocol.
-        posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        posix_spawn_file_actions_adddup2(&actions, output ?? 2, 1)
+        if let errors { posix_spawn_file_actions_adddup2(&actions, errors, 2) }
         posix_spawn_file_actions_adddup2(&actions, writeEnd, ChildRunProcess.protocolFD)
         // Nothing else of the daemon's: an inherited client socket would stay
         // open as long as the run (or a pre-started process) lives.
