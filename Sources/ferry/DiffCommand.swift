@@ -69,7 +69,22 @@ struct DiffCommand: ParsableCommand {
 
     @OptionGroup var arguments: DiffArguments
 
+    /// Set by `ferry serve` for a diff it starts: die with the daemon, and name
+    /// the plugin of a crash on this fd (docs/run-protocol.md's crash line).
+    @Option(help: .hidden)
+    var crashFd: Int32?
+
     func run() throws {
+        if let crashFd {
+            let parent = ProcessInfo.processInfo.environment[ChildRunProcess.parentVariable].flatMap { Int32($0) } ?? getppid()
+            do {
+                try ChildRunProcess.dieWithParent(expectedParent: parent)
+            } catch {
+                printError("error: \(error)")
+                throw FerryExit.diffFailed
+            }
+            ChildRunProcess.reportCrashes(to: crashFd)
+        }
         let report = try arguments.run(repair: nil)
         if !report.isEqual { throw FerryExit.different }
     }
