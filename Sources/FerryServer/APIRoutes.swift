@@ -13,6 +13,7 @@ public enum APIRoutes {
         APIRoute(.get, "/pipelines", .open, PipelineListHandler.self),
         APIRoute(.get, "/pipelines/{name}", .open, PipelineHandler.self),
         APIRoute(.post, "/pipelines/{name}/runs", .token, RunStartHandler.self),
+        APIRoute(.post, "/pipelines/{name}/diff", .token, DiffStartHandler.self),
         APIRoute(.get, "/runs", .open, RunListHandler.self),
         APIRoute(.get, "/runs/{id}", .open, RunHandler.self),
         APIRoute(.post, "/runs/{id}/cancel", .token, RunCancelHandler.self),

@@ -91,6 +91,17 @@ public struct FerryDaemon: Sendable {
         return ChildProcessRun.Command(executable: executable, arguments: arguments, environment: environment)
     }
 
+    /// How a diff's child is started: as a run's (`childCommand`), with the
+    /// options `ferry diff` takes; the per-diff ones come after the pipeline file.
+    func diffCommand(logLevel: Logger.Level) -> ChildProcessRun.Command? {
+        guard var command = childCommand(logLevel: logLevel) else { return nil }
+        var arguments = ["--output", "json", "--crash-fd", "\(ChildRunProcess.protocolFD)", "--log-level", logLevel.rawValue]
+        for directory in pluginDirectories { arguments += ["--plugins", directory] }
+        if let directory = config.stateDirectory { arguments += ["--state-dir", directory] }
+        command.arguments = arguments
+        return command
+    }
+
     /// Runs until SIGTERM or SIGINT; returns after a graceful shutdown.
     public func run(logger: Logger, isolation: RunIsolation = .process) async throws {
         let registry = PrometheusCollectorRegistry()
@@ -111,7 +122,8 @@ public struct FerryDaemon: Sendable {
         }
         let runs = RunRegistry(
             pipelines: plans, launcher: RunLauncher(stateDirectory: config.stateDirectory, stateStore: config.stateStore?.setting),
-            locks: locks, isolation: isolation, childCommand: command, limits: limits, gracePeriod: config.gracePeriodSeconds,
+            locks: locks, isolation: isolation, childCommand: command,
+            diffCommand: isolation == .process ? diffCommand(logLevel: logger.logLevel) : nil, limits: limits, gracePeriod: config.gracePeriodSeconds,
             history: config.runHistory, logger: logger, metrics: metrics)
         let heartbeat = Heartbeat()
         let scheduler = Scheduler(schedules: schedules.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, registry: runs, locks: locks, metrics: metrics, heartbeat: heartbeat, logger: logger)

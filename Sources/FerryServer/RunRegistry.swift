@@ -21,6 +21,27 @@ public final class RunRegistry: @unchecked Sendable {
         case shuttingDown
     }
 
+    /// What a run record is for: a run of the pipeline, or a diff of its
+    /// source with its target (which writes nothing).
+    enum Work: Sendable {
+        case run(any RunExecution)
+        case diff(any DiffExecution, DiffRequest)
+
+        var kind: String {
+            switch self {
+            case .run: "run"
+            case .diff: "diff"
+            }
+        }
+
+        func cancel() {
+            switch self {
+            case .run(let execution): execution.cancel()
+            case .diff(let execution, _): execution.cancel()
+            }
+        }
+    }
+
     /// One run, as the API shows it.
     final class Run: @unchecked Sendable {
         let id: String
@@ -31,20 +52,23 @@ public final class RunRegistry: @unchecked Sendable {
         /// The schedule tick a scheduled run is for.
         var tick: Date?
         let startedAt: Date
-        let execution: any RunExecution
+        let work: Work
         // Guarded by the registry's lock.
         var finishedAt: Date?
         var report: RunReport?
+        var diff: DiffResult?
 
-        init(id: String, pipeline: String, trigger: Trigger, dryRun: Bool, limit: Int?, execution: any RunExecution) {
+        init(id: String, pipeline: String, trigger: Trigger, dryRun: Bool = false, limit: Int? = nil, work: Work) {
             self.id = id
             self.pipeline = pipeline
             self.trigger = trigger
             self.dryRun = dryRun
             self.limit = limit
-            self.execution = execution
+            self.work = work
             startedAt = Date()
         }
+
+        var isFinished: Bool { report != nil || diff != nil }
     }
 
     let pipelines: [String: PipelinePlan]
@@ -54,6 +78,8 @@ public final class RunRegistry: @unchecked Sendable {
     let isolation: RunIsolation
     /// How a child run is started, less its per-run arguments.
     let childCommand: ChildProcessRun.Command?
+    /// How a diff's child is started, less the pipeline file and the diff's options.
+    let diffCommand: ChildProcessRun.Command?
     let limits: [String: RunLimits]
     let gracePeriod: Double
     /// A run process started ahead of time, so a trigger does not wait for one.
@@ -67,12 +93,13 @@ public final class RunRegistry: @unchecked Sendable {
     private var running: [String: String] = [:]
     private var lastRun: [String: String] = [:]
     private var shuttingDown = false
-    private var shutdownRequested: Bool { lock.withLock { shuttingDown } }
+    var shutdownRequested: Bool { lock.withLock { shuttingDown } }
     private let idle = NSCondition()
 
     init(
         pipelines: [String: PipelinePlan], launcher: RunLauncher, locks: (any RunLocks)? = nil, isolation: RunIsolation = .thread,
-        childCommand: ChildProcessRun.Command? = nil, limits: [String: RunLimits] = [:], gracePeriod: Double = 25,
+        childCommand: ChildProcessRun.Command? = nil, diffCommand: ChildProcessRun.Command? = nil, limits: [String: RunLimits] = [:],
+        gracePeriod: Double = 25,
         history: Int, logger: Logger, metrics: ServerMetrics
     ) {
         self.pipelines = pipelines
@@ -80,6 +107,7 @@ public final class RunRegistry: @unchecked Sendable {
         self.locks = locks
         self.isolation = childCommand == nil ? .thread : isolation
         self.childCommand = childCommand
+        self.diffCommand = diffCommand
         self.limits = limits
         self.gracePeriod = gracePeriod
         spares = self.isolation == .process ? childCommand.map { SpareRunPool(command: $0, logger: logger) } : nil
@@ -123,17 +151,7 @@ public final class RunRegistry: @unchecked Sendable {
 
         // Reserve the pipeline here first (cheap, and answers a burst of
         // triggers without a round trip), then take the cluster-wide lock.
-        lock.lock()
-        if shuttingDown {
-            lock.unlock()
-            throw .shuttingDown
-        }
-        if let current = running[name] {
-            lock.unlock()
-            throw .alreadyRunning(runID: current)
-        }
-        running[name] = id
-        lock.unlock()
+        try reserve(name, id: id)
         var lease: (any RunLock)?
         // A dry run writes nothing, so it need not exclude runs elsewhere.
         if let locks, !dryRun {
@@ -156,17 +174,9 @@ public final class RunRegistry: @unchecked Sendable {
             cancelReservation(name)
             throw .coordinationFailed("\(error)")
         }
-        let run = Run(id: id, pipeline: name, trigger: trigger, dryRun: dryRun, limit: limit, execution: execution)
+        let run = Run(id: id, pipeline: name, trigger: trigger, dryRun: dryRun, limit: limit, work: .run(execution))
         run.tick = tick
-        lock.withLock {
-            runs[id] = run
-            order.append(id)
-            lastRun[name] = id
-            while order.count > history, let oldest = order.first, runs[oldest]?.finishedAt != nil {
-                order.removeFirst()
-                runs[oldest] = nil
-            }
-        }
+        record(run)
         if shutdownRequested { execution.cancel() }
 
         metrics.runStarted(pipeline: name)
@@ -186,6 +196,40 @@ public final class RunRegistry: @unchecked Sendable {
         return id
     }
 
+    /// Holds the pipeline for run `id`, or says why it cannot.
+    func reserve(_ name: String, id: String) throws(StartError) {
+        lock.lock()
+        defer { lock.unlock() }
+        if shuttingDown { throw .shuttingDown }
+        if let current = running[name] { throw .alreadyRunning(runID: current) }
+        running[name] = id
+    }
+
+    /// Keeps the record for the API, dropping the oldest finished ones past `history`.
+    func record(_ run: Run, isRun: Bool = true) {
+        lock.withLock {
+            runs[run.id] = run
+            order.append(run.id)
+            if isRun { lastRun[run.pipeline] = run.id }
+            while order.count > history, let oldest = order.first, runs[oldest]?.finishedAt != nil {
+                order.removeFirst()
+                runs[oldest] = nil
+            }
+        }
+    }
+
+    /// Stores a run's result (under the lock), marks it finished and frees its pipeline.
+    func settle(_ run: Run, _ store: (Run) -> Void) {
+        lock.withLock {
+            store(run)
+            run.finishedAt = Date()
+            running[run.pipeline] = nil
+        }
+        idle.lock()
+        idle.broadcast()
+        idle.unlock()
+    }
+
     /// Undoes `start`'s reservation when the run did not start after all.
     private func cancelReservation(_ name: String) {
         lock.withLock { running[name] = nil }
@@ -195,14 +239,7 @@ public final class RunRegistry: @unchecked Sendable {
     }
 
     private func finish(_ run: Run, report: RunReport) {
-        lock.lock()
-        run.report = report
-        run.finishedAt = Date()
-        running[run.pipeline] = nil
-        lock.unlock()
-        idle.lock()
-        idle.broadcast()
-        idle.unlock()
+        settle(run) { $0.report = report }
         metrics.runFinished(pipeline: run.pipeline, report: report, duration: run.finishedAt!.timeIntervalSince(run.startedAt))
         var metadata: Logger.Metadata = [
             "pipeline": "\(run.pipeline)", "outcome": "\(report.outcome.name)", "read": "\(report.statistics.read)",
@@ -225,7 +262,7 @@ public final class RunRegistry: @unchecked Sendable {
         defer { lock.unlock() }
         guard let run = runs[id] else { return nil }
         guard run.finishedAt == nil else { return false }
-        run.execution.cancel()
+        run.work.cancel()
         return true
     }
 
@@ -240,7 +277,7 @@ public final class RunRegistry: @unchecked Sendable {
         shuttingDown = true
         let active = running.values.compactMap { runs[$0] }
         lock.unlock()
-        active.forEach { $0.execution.cancel() }
+        active.forEach { $0.work.cancel() }
         spares?.stop()
         let deadline = Date().addingTimeInterval(timeout)
         idle.lock()
@@ -276,7 +313,8 @@ public final class RunRegistry: @unchecked Sendable {
 
     /// Caller holds the lock.
     private func describe(_ run: Run) -> JSONValue {
-        let stats = run.report?.statistics ?? run.execution.snapshot()
+        guard case .run(let execution) = run.work else { return describeDiff(run) }
+        let stats = run.report?.statistics ?? execution.snapshot()
         var progress: [String: JSONValue] = [
             "read": .integer(Int64(stats.read)), "written": .integer(Int64(stats.written)),
             "filtered": .integer(Int64(stats.filtered)), "deadLettered": .integer(Int64(stats.deadLettered)),
@@ -286,7 +324,7 @@ public final class RunRegistry: @unchecked Sendable {
         if let total = stats.estimatedTotal { progress["estimatedTotal"] = .integer(Int64(total)) }
         if run.finishedAt == nil, let eta = stats.etaSeconds { progress["etaSeconds"] = .number(eta.rounded()) }
         var object: [String: JSONValue] = [
-            "id": .string(run.id), "pipeline": .string(run.pipeline), "trigger": .string(run.trigger.rawValue),
+            "id": .string(run.id), "kind": .string(run.work.kind), "pipeline": .string(run.pipeline), "trigger": .string(run.trigger.rawValue),
             "dryRun": .bool(run.dryRun), "status": .string(Self.status(of: run)), "startedAt": .string(Self.time(run.startedAt)),
             "progress": .object(progress),
         ]
@@ -304,6 +342,7 @@ public final class RunRegistry: @unchecked Sendable {
     }
 
     static func status(of run: Run) -> String {
+        if let diff = run.diff { return diff.status }
         guard let report = run.report else { return "running" }
         return status(of: report)
     }

@@ -26,6 +26,24 @@ final class ServerMetrics: PluginMetricsSink, @unchecked Sendable {
             Metrics.Counter(label: "ferry_records_\(name)_total", dimensions: [("pipeline", pipeline)]).increment(by: 0)
         }
         Metrics.Counter(label: "ferry_schedule_misfires_total", dimensions: [("pipeline", pipeline)]).increment(by: 0)
+        // The diff gauges stay absent until a diff finishes: a 0 would claim a target that matches.
+        for outcome in Self.diffOutcomes {
+            Metrics.Counter(label: "ferry_diffs_total", dimensions: [("pipeline", pipeline), ("outcome", outcome)]).increment(by: 0)
+        }
+    }
+
+    /// `ferry_diffs_total`'s outcomes: a verdict, or none (a failure, a crash, a cancel).
+    static let diffOutcomes = ["equal", "different", "failed"]
+
+    /// A diff's gauges are its pipeline's last finished comparison; a diff
+    /// without a verdict leaves them as they were.
+    func diffFinished(pipeline: String, result: DiffResult) {
+        let dimensions = [("pipeline", pipeline)]
+        Metrics.Counter(label: "ferry_diffs_total", dimensions: dimensions + [("outcome", result.verdict)]).increment()
+        guard let counts = result.counts else { return }
+        Metrics.Gauge(label: "ferry_diff_missing", dimensions: dimensions).record(counts.missing)
+        Metrics.Gauge(label: "ferry_diff_extra", dimensions: dimensions).record(counts.extra)
+        Metrics.Gauge(label: "ferry_diff_changed", dimensions: dimensions).record(counts.changed)
     }
 
     private var running = 0
