@@ -14,8 +14,10 @@ enum FilePlugin {
                     "Source: the longest line (one record) accepted, newline excluded; a longer one fails the run naming file and line"),
                 .boolean("fsync", default: true, "Sink: fsync on every commit, before the checkpoint moves"),
                 .boolean("create_dirs", default: true, "Sink: create missing parent directories"),
+                ConfigOption("key", .any,
+                    "Sink, for ferry diff and repair only: the field name (or list of names) identifying a record; writing ignores it"),
             ],
-            capabilities: [.shardedRead, .estimate, .preview, .orderedSink],
+            capabilities: [.shardedRead, .estimate, .preview, .orderedSink, .readBack, .delete],
             source: FileSource.self, sink: FileSink.self, hasCheck: true)
     }
 }

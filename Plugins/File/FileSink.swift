@@ -10,17 +10,39 @@ final class FileSink: SinkPlugin {
     let path: String
     let sync: Bool
     let createDirectories: Bool
-    let truncate: Bool
+    /// Full mode replaces the file's contents, once, at the first open.
+    var truncate: Bool
     var fd: Int32 = -1
     let buffer = BSONBuffer(capacity: 64 * 1024)
     let writer = JSONLineWriter()
+    let context: PluginContext
+    /// The fields `ferry diff` and `ferry repair` match records by; nil without a `key`.
+    let key: [String]?
+    let maxLineBytes: Int
+    /// Read-back (`ferry diff`): the reader of the file, and whether it has ended.
+    var reader: FileSource?
+    var readBackDone = false
 
     init(config: PluginConfig, context: PluginContext) throws {
+        self.context = context
         path = try config.requiredString("path")
         sync = try config.bool("fsync") ?? true
         createDirectories = try config.bool("create_dirs") ?? true
         // Full mode replaces the file's contents; the others append.
         truncate = context.mode == .full
+        key = try Self.keyFields(config)
+        maxLineBytes = try FileSource.maxLineBytes(config)
+    }
+
+    /// `key`: one field name or a list of them (top-level fields, taken literally).
+    static func keyFields(_ config: PluginConfig) throws -> [String]? {
+        guard let names = try config.strings("key") else { return nil }
+        guard !names.isEmpty else { throw PluginError.config("field 'key': an empty list names no field") }
+        if let index = names.firstIndex(of: "") { throw PluginError.config("field 'key[\(index)]': empty field name") }
+        if let duplicate = names.first(where: { name in names.filter { $0 == name }.count > 1 }) {
+            throw PluginError.config("field 'key': '\(duplicate)' is named twice")
+        }
+        return names
     }
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
@@ -31,6 +53,8 @@ final class FileSink: SinkPlugin {
         if createDirectories { try Self.makeParentDirectories(of: path) }
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
         guard fd >= 0 else { throw PluginError.config("cannot open '\(path)' for writing: \(String(cString: strerror(errno)))") }
+        // A delete closes the file; opening it again must keep what it holds.
+        truncate = false
     }
 
     static func makeParentDirectories(of path: String) throws {

@@ -35,20 +35,44 @@ final class FileSource: SourcePlugin {
     static let defaultMaxLineBytes = 16 << 20
     static let maxLineBytesLimit = 1 << 30
 
-    init(config: PluginConfig, context: PluginContext) throws {
-        self.context = context
-        path = try config.requiredString("path")
+    convenience init(config: PluginConfig, context: PluginContext) throws {
+        let path = try config.requiredString("path")
         let formatName = try config.string("format") ?? (path.hasSuffix(".csv") ? "csv" : "jsonl")
         guard let format = Format(rawValue: formatName) else { throw PluginError.config("field 'format': unknown format '\(formatName)'") }
-        self.format = format
+        let csv: CSVParser? =
+            format == .csv
+            ? try CSVParser(
+                delimiter: (try config.string("csv_delimiter") ?? ",").utf8.first ?? UInt8(ascii: ","),
+                inferTypes: try config.bool("csv_infer_types") ?? true)
+            : nil
+        try self.init(
+            path: path, format: format, csv: csv, maxLineBytes: try Self.maxLineBytes(config), context: context,
+            batchSize: context.batchSize, shardIndex: context.shardIndex, shardCount: context.shardCount,
+            resumeState: context.mode != .full ? context.resumeState : nil)
+    }
+
+    static func maxLineBytes(_ config: PluginConfig) throws -> Int {
         let maxLine = try config.int("max_line_bytes") ?? Self.defaultMaxLineBytes
         guard maxLine >= 1, maxLine <= Self.maxLineBytesLimit else {
             throw PluginError.config("field 'max_line_bytes': \(maxLine) is outside 1…\(Self.maxLineBytesLimit)")
         }
-        maxLineBytes = maxLine
-        batchSize = context.batchSize
-        shardIndex = context.shardIndex
-        shardCount = context.shardCount
+        return maxLine
+    }
+
+    /// Reads `path` from its start (or `resumeState`); the file sink reads
+    /// its own output back with this, unsharded, exactly as a source would.
+    init(
+        path: String, format: Format, csv: CSVParser?, maxLineBytes: Int, context: PluginContext,
+        batchSize: Int, shardIndex: Int, shardCount: Int, resumeState: [UInt8]?
+    ) throws {
+        self.context = context
+        self.path = path
+        self.format = format
+        self.csv = csv
+        self.maxLineBytes = maxLineBytes
+        self.batchSize = batchSize
+        self.shardIndex = shardIndex
+        self.shardCount = shardCount
         // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
@@ -67,18 +91,11 @@ final class FileSource: SourcePlugin {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         inode = UInt64(info.st_ino)
         if format == .csv {
-            csv = try CSVParser(
-                delimiter: (try config.string("csv_delimiter") ?? ",").utf8.first ?? UInt8(ascii: ","),
-                inferTypes: try config.bool("csv_infer_types") ?? true)
-        } else {
-            csv = nil
-        }
-        if format == .csv {
             // The header names the fields; it is read again on every open, resume or not.
             guard let header = try nextLine() else { throw PluginError.data("\(path): empty CSV file (no header row)") }
             try csv!.readHeader(header, location: "\(path):1")
         }
-        if let state = context.resumeState, context.mode != .full {
+        if let state = resumeState {
             try resume(from: state, fileSize: Int64(info.st_size))
         }
     }
@@ -123,7 +140,7 @@ final class FileSource: SourcePlugin {
 
     /// The next line without its newline, or nil at end of file. A last line
     /// without a newline still counts: a record is never dropped for it.
-    private func nextLine() throws -> ArraySlice<UInt8>? {
+    func nextLine() throws -> ArraySlice<UInt8>? {
         while true {
             if let newline = findNewline() {
                 if newline - pendingStart > maxLineBytes { throw lineTooLong() }
@@ -179,23 +196,9 @@ final class FileSource: SourcePlugin {
     func read(into batch: BatchBuilder) throws -> Bool {
         while batch.count < batchSize, let lineBytes = try nextLine() {
             let lineNumber = line
-            if lineBytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            if Self.isBlank(lineBytes) { continue }
             if shardCount > 1 && Int(lineNumber % Int64(shardCount)) != shardIndex { continue }
-            switch format {
-            case .jsonl:
-                if lineBytes.withUnsafeBytes({ parser.parse($0) }) {
-                    batch.append(encoded: parser.output.bytes)
-                    continue
-                }
-                do {
-                    let bytes = try lineBytes.withUnsafeBytes { try ExtendedJSON.parse(utf8: $0) }
-                    bytes.withUnsafeBytes { batch.append(encoded: $0) }
-                } catch {
-                    throw PluginError.data("\(path):\(lineNumber): invalid JSON: \(error)")
-                }
-            case .csv:
-                try csv!.appendRecord(lineBytes, into: batch, location: "\(path):\(lineNumber)")
-            }
+            try appendRecord(lineBytes, line: lineNumber, into: batch)
         }
         var state = [UInt8]()
         state.reserveCapacity(24)
@@ -204,6 +207,30 @@ final class FileSource: SourcePlugin {
         withUnsafeBytes(of: inode.littleEndian) { state.append(contentsOf: $0) }
         batch.state = state
         return !(atEOF && pendingStart >= pending.count)
+    }
+
+    /// Blank lines hold no record.
+    static func isBlank(_ lineBytes: ArraySlice<UInt8>) -> Bool {
+        lineBytes.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+    }
+
+    /// The record on a non-blank line, as BSON, appended to `batch`.
+    func appendRecord(_ lineBytes: ArraySlice<UInt8>, line lineNumber: Int64, into batch: BatchBuilder) throws {
+        switch format {
+        case .jsonl:
+            if lineBytes.withUnsafeBytes({ parser.parse($0) }) {
+                batch.append(encoded: parser.output.bytes)
+                return
+            }
+            do {
+                let bytes = try lineBytes.withUnsafeBytes { try ExtendedJSON.parse(utf8: $0) }
+                bytes.withUnsafeBytes { batch.append(encoded: $0) }
+            } catch {
+                throw PluginError.data("\(path):\(lineNumber): invalid JSON: \(error)")
+            }
+        case .csv:
+            try csv!.appendRecord(lineBytes, into: batch, location: "\(path):\(lineNumber)")
+        }
     }
 
     func estimate() throws -> UInt64? {
