@@ -67,8 +67,6 @@ public final class RunRegistry: @unchecked Sendable {
             self.work = work
             startedAt = Date()
         }
-
-        var isFinished: Bool { report != nil || diff != nil }
     }
 
     let pipelines: [String: PipelinePlan]
