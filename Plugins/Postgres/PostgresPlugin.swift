@@ -11,7 +11,7 @@ enum PostgresPlugin {
                 .string("table", "Table to read or write"),
                 .string("query", "Source: a SELECT to read instead of 'table'"),
                 .init("columns", .stringArray, "Columns to read or write (default: all of the table's)"),
-                .init("key", .stringArray, "Key column(s): source keyset order and shards; sink conflict target"),
+                .init("key", .stringArray, "Key column(s): source keyset order and shards; sink conflict target; the key ferry diff and repair match, digest and delete by"),
                 .string("cursor", "Source, incremental: the column that grows when a row changes (e.g. updated_at)"),
                 .oneOf("mode", ["upsert", "insert", "missing-only", "replace"], "Sink: how rows land (default upsert with a key, else insert; the host's missing-only mode forces missing-only)"),
                 .init("create_table", .stringArray, "Sink: column definitions (\"id bigint\", \"name text\") to create the table with when it is missing"),
