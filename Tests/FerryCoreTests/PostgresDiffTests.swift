@@ -163,6 +163,30 @@ struct PostgresDiffTests {
         #expect(digest.contains { $0.bucket >= 1 << 31 })
     }
 
+    @Test("a composite key hashes as its jsonb array; a source reading a query digests as the table it selects from")
+    func compositeKeyAndQuery() throws {
+        let sourceTable = PostgresFixture.name("diff_ck_src"), targetTable = PostgresFixture.name("diff_ck_dst")
+        try pg.sql(
+            """
+            CREATE TABLE \(sourceTable) (region text, n int, v numeric, PRIMARY KEY (region, n));
+            INSERT INTO \(sourceTable) SELECT r, g, g / 7.0 FROM unnest(ARRAY['eu', 'us', 'ap "x"']) r, generate_series(1, 300) g;
+            CREATE TABLE \(targetTable) (v numeric, n int8, region varchar(20), PRIMARY KEY (n, region));
+            INSERT INTO \(targetTable) (region, n, v) SELECT * FROM \(sourceTable);
+            """)
+        let key: [JSONValue] = [.string("region"), .string("n")]
+        let source = try open(.source, ["query": .string("SELECT * FROM \(sourceTable) WHERE n > 0"), "key": .array(key)], mode: .full)
+        let sink = try open(.sink, ["table": .string(targetTable), "key": .array(key)])
+        let set = BucketSet(bits: 0, key: ["region", "n"], fields: ["region", "n", "v"])
+        let digest = try sink.digest(within: set, bits: 6)
+        #expect(try source.digest(within: set, bits: 6) == digest)
+        #expect(digest.reduce(0) { $0 + $1.count } == 900)
+        let bucket = BucketSet.bucket(ofKeyHash: MD5.first64(Array(#"["ap \"x\"", 7]"#.utf8)), bits: 6)
+        try sink.selectBuckets(BucketSet(bits: 6, buckets: [bucket], key: ["region", "n"]))
+        let rows = try readAll(sink)
+        #expect(rows.contains { $0["region"] == .string(#"ap "x""#) && $0["n"] == .int64(7) })
+        #expect(rows.count == Int(digest.first { $0.bucket == bucket }!.count))
+    }
+
     @Test("a sink opened for a diff changes nothing; read back yields every row once; delete by key counts the rows that existed and lands at commit")
     func readBackAndDelete() throws {
         let table = PostgresFixture.name("diff_back")
