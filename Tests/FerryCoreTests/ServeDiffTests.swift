@@ -4,8 +4,9 @@ import Foundation
 import Testing
 
 /// POST /pipelines/{name}/diff against a real `ferry serve` over a socket: a
-/// PostgreSQL→PostgreSQL pipeline (the test server, tables of its own) whose
-/// target lacks two rows and holds one extra, the report in GET /runs/{id},
+/// PostgreSQL→PostgreSQL pipeline (the test server, tables of its own) and a
+/// file→file one, each with a target that lacks two records and holds one
+/// extra, the report in GET /runs/{id},
 /// the drift gauges in /metrics, the token, the pipeline held against a run,
 /// and a plugin crash during a diff.
 @Suite("ferry serve diff", .serialized)
@@ -36,8 +37,20 @@ struct ServeDiffTests {
         _ = try? pg.sql("DROP TABLE IF EXISTS \(source), \(target), \(busy)")
     }
 
+    /// The file pipeline's records: the source has 1 to 5, the target 1 to 3 and 99.
+    static let sourceLines = (1...5).map { #"{"id": \#($0), "name": "item \#($0)"}"# }
+    static let driftedLines = Array(sourceLines.prefix(3)) + [#"{"id": 99, "name": "stray"}"#]
+
     var files: [String: String] {
         [
+            "filedrift.yaml": """
+                name: filedrift
+                source: {plugin: file, config: {path: "{{dir}}/data/source.jsonl"}}
+                sink: {plugin: file, config: {path: "{{dir}}/data/target.jsonl", key: id}}
+                batch_size: 2
+                """,
+            "data/source.jsonl": Self.sourceLines.joined(separator: "\n") + "\n",
+            "data/target.jsonl": Self.driftedLines.joined(separator: "\n") + "\n",
             "drift.yaml": """
                 name: drift
                 source: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(source), key: [id]}}
@@ -64,6 +77,7 @@ struct ServeDiffTests {
         listen: 127.0.0.1:{{port}}
         pipelines:
           - file: drift.yaml
+          - file: filedrift.yaml
           - file: busy.yaml
           - file: crash.yaml
         state_dir: {{dir}}/state
@@ -111,19 +125,37 @@ struct ServeDiffTests {
         return nil
     }
 
-    func check(isolation: String) throws {
+    /// The target's records as the test wrote them, to see that a diff changed nothing.
+    func targetIsAsWritten(_ serve: ServeProcess, _ pipeline: String) throws -> Bool {
+        if pipeline == "drift" { return try pg.sql("SELECT id FROM \(target) ORDER BY id").map { $0[0] } == ["1", "2", "3", "99"] }
+        return try String(contentsOfFile: "\(serve.directory)/data/target.jsonl", encoding: .utf8)
+            == Self.driftedLines.joined(separator: "\n") + "\n"
+    }
+
+    /// Makes the target hold exactly what the source has.
+    func fixTarget(_ serve: ServeProcess, _ pipeline: String) throws {
+        if pipeline == "drift" {
+            try pg.sql("DELETE FROM \(target) WHERE id = 99; INSERT INTO \(target) SELECT n, 'item ' || n FROM generate_series(4, 5) n")
+        } else {
+            try (Self.sourceLines.joined(separator: "\n") + "\n")
+                .write(toFile: "\(serve.directory)/data/target.jsonl", atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// `autoMethod`: what `method=auto` becomes for the pipeline's pair of plugins.
+    func check(isolation: String, pipeline: String = "drift", autoMethod: String = "digest") throws {
         let serve = try start(isolation: isolation)
         defer {
             serve.stop()
             dropTables()
         }
 
-        let (unauthorized, refusal) = try serve.post("/pipelines/drift/diff", token: nil)
+        let (unauthorized, refusal) = try serve.post("/pipelines/\(pipeline)/diff", token: nil)
         #expect(unauthorized == 401, "POST diff without the token: \(unauthorized) \(refusal)")
         #expect(try serve.getJSON("/runs")["runs"]?.arrayValue?.isEmpty == true, "a refused diff left a run record")
-        #expect(try metric(serve, #"ferry_diff_missing{pipeline="drift"}"#) == nil, "a gauge before any diff")
+        #expect(try metric(serve, #"ferry_diff_missing{pipeline="\#(pipeline)"}"#) == nil, "a gauge before any diff")
 
-        let (id, run) = try diff(serve, "drift", query: "?method=read&sample=5")
+        let (id, run) = try diff(serve, pipeline, query: "?method=read&sample=5")
         #expect(run["kind"] == "diff")
         #expect(run["status"] == "completed", "\(run)")
         #expect(run["diff"]?["method"] == "read")
@@ -145,30 +177,30 @@ struct ServeDiffTests {
         #expect(sample["extra"]?.arrayValue?.first?.stringValue?.contains("99") == true, "\(sample)")
         #expect(sample["missing"]?.arrayValue?.compactMap(\.stringValue).joined().contains("5") == true, "\(sample)")
 
-        let listed = try #require(serve.getJSON("/runs?pipeline=drift")["runs"]?.arrayValue)
+        let listed = try #require(serve.getJSON("/runs?pipeline=\(pipeline)")["runs"]?.arrayValue)
         #expect(listed.map { $0["id"] } == [.string(id)])
         #expect(listed.first?["kind"] == "diff")
         #expect(listed.first?["report"]?["sample"] == nil)
 
-        #expect(try metric(serve, #"ferry_diff_missing{pipeline="drift"}"#) == 2)
-        #expect(try metric(serve, #"ferry_diff_extra{pipeline="drift"}"#) == 1)
-        #expect(try metric(serve, #"ferry_diff_changed{pipeline="drift"}"#) == 0)
-        #expect(try metric(serve, #"ferry_diffs_total{pipeline="drift",outcome="different"}"#) == 1)
+        #expect(try metric(serve, #"ferry_diff_missing{pipeline="\#(pipeline)"}"#) == 2)
+        #expect(try metric(serve, #"ferry_diff_extra{pipeline="\#(pipeline)"}"#) == 1)
+        #expect(try metric(serve, #"ferry_diff_changed{pipeline="\#(pipeline)"}"#) == 0)
+        #expect(try metric(serve, #"ferry_diffs_total{pipeline="\#(pipeline)",outcome="different"}"#) == 1)
         // A diff is not a run: no run counted, the pipeline's last run untouched.
-        #expect(try metric(serve, #"ferry_runs_total{pipeline="drift",outcome="completed"}"#) == nil)
-        #expect(try serve.getJSON("/pipelines/drift")["lastRun"] == nil)
+        #expect(try metric(serve, #"ferry_runs_total{pipeline="\#(pipeline)",outcome="completed"}"#) == nil)
+        #expect(try serve.getJSON("/pipelines/\(pipeline)")["lastRun"] == nil)
 
         // The diff changed nothing; once the target holds the source, a second diff says so.
-        #expect(try pg.sql("SELECT id FROM \(target) ORDER BY id").map { $0[0] } == ["1", "2", "3", "99"])
-        try pg.sql("DELETE FROM \(target) WHERE id = 99; INSERT INTO \(target) SELECT n, 'item ' || n FROM generate_series(4, 5) n")
-        let (_, second) = try diff(serve, "drift")
+        #expect(try targetIsAsWritten(serve, pipeline))
+        try fixTarget(serve, pipeline)
+        let (_, second) = try diff(serve, pipeline)
         #expect(second["status"] == "completed", "\(second)")
         #expect(second["report"]?["equal"] == .bool(true), "\(second)")
-        #expect(second["report"]?["method"] == "digest", "auto between two PostgreSQL tables: \(second)")
+        #expect(second["report"]?["method"]?.stringValue == autoMethod, "\(second)")
         #expect(second["report"]?["missing"]?.intValue == 0)
-        #expect(try metric(serve, #"ferry_diff_missing{pipeline="drift"}"#) == 0)
-        #expect(try metric(serve, #"ferry_diff_extra{pipeline="drift"}"#) == 0)
-        #expect(try metric(serve, #"ferry_diffs_total{pipeline="drift",outcome="equal"}"#) == 1)
+        #expect(try metric(serve, #"ferry_diff_missing{pipeline="\#(pipeline)"}"#) == 0)
+        #expect(try metric(serve, #"ferry_diff_extra{pipeline="\#(pipeline)"}"#) == 0)
+        #expect(try metric(serve, #"ferry_diffs_total{pipeline="\#(pipeline)",outcome="equal"}"#) == 1)
     }
 
     @Test("a diff in a child process: 401 without the token, 202 and an id with it, the report and the gauges, then equal after the target is fixed")
@@ -179,6 +211,11 @@ struct ServeDiffTests {
     @Test("the same with --run-isolation thread, where the daemon compares in-process")
     func diffOnThread() throws {
         try check(isolation: "thread")
+    }
+
+    @Test("the same on a file→file pipeline, which compares by reading")
+    func fileToFile() throws {
+        try check(isolation: "process", pipeline: "filedrift", autoMethod: "read")
     }
 
     @Test("a diff of a pipeline that is running answers 409 with the run's id, and a run while a diff goes answers 409")
