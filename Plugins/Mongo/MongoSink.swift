@@ -40,6 +40,10 @@ final class MongoSink: SinkPlugin {
         } else {
             throw PluginError.config("mongo: field 'write_mode': unknown mode '\(requested)'")
         }
+        if context.isRepair && mode == .replace {
+            throw PluginError.unsupported(
+                "mongo: write_mode replace empties the collection on the first write, which a repair must never do; repair with write_mode upsert")
+        }
         replaceDocuments = (try config.string("update") ?? "replace") == "replace"
         keyField = try MongoConfig.topLevelField(config, "key")
         var options: [(String, BSONValue)] = [("ordered", .bool(false))]

@@ -79,6 +79,10 @@ final class PostgresSink: SinkPlugin {
             throw PluginError.config("postgres: mode '\(mode.rawValue)' needs 'key' (the columns of a unique index on \(settings.tableLabel))")
         }
         self.mode = mode
+        if context.isRepair && mode == .replace {
+            throw PluginError.unsupported(
+                "postgres: mode 'replace' empties \(settings.tableLabel) on the first write, which a repair must never do; repair with a key and mode upsert")
+        }
         if mode == .replace {
             guard context.shardCount == 1 else {
                 if chosen == nil {

@@ -99,4 +99,23 @@ struct PostgresDiffEngineTests {
         let forced = try diff(fixture, yaml, method: .digest)
         #expect(forced.failure?.kind == .config && forced.failure?.message.contains("transforms") == true)
     }
+
+    @Test("repair refuses a sink configured to replace its table, and the table keeps every row")
+    func repairNeverReplaces() throws {
+        let fixture = try PostgresFixture()
+        let source = PostgresFixture.name("diffsrc")
+        let target = PostgresFixture.name("diffdst")
+        defer { _ = try? fixture.sql("DROP TABLE IF EXISTS \(source), \(target)") }
+        try fixture.sql(
+            """
+            CREATE TABLE \(source) (id int PRIMARY KEY, name text);
+            INSERT INTO \(source) SELECT g, 'n' || g FROM generate_series(1, 500) g;
+            CREATE TABLE \(target) (id int PRIMARY KEY, name text);
+            INSERT INTO \(target) SELECT * FROM \(source) WHERE id > 1;
+            """)
+        let yaml = fixture.copyPipeline(from: source, to: target, sinkExtra: ", mode: replace")
+        let report = try diff(fixture, yaml, method: .auto, repair: RepairOptions(maxDeletes: 10))
+        #expect(report.failure?.message.contains("replace") == true, "\(report.failure?.description ?? "no failure")")
+        #expect(try fixture.int("SELECT count(*) FROM \(target)") == 499, "the repair emptied the table")
+    }
 }

@@ -225,7 +225,18 @@ typedef struct ferry_open_args {
     uint32_t batch_size;            /* records per batch the host asks for */
     uint32_t reserved0;
     uint64_t reserved[4];
+    /* --- ABI 1.0 ends here. --- */
+    uint32_t flags;                 /* ABI 1.1: FERRY_OPEN_* bits; read only when struct_size covers it */
+    uint32_t reserved1;
 } ferry_open_args;
+
+/* ferry_open_args.flags (ABI 1.1). */
+enum {
+    /* The sink instance writes a repair (ferry repair, deletes: propagate):
+     * it MUST NOT empty or replace its target, whatever its config says; a
+     * sink configured to do so fails open() with FERRY_ERR_UNSUPPORTED. */
+    FERRY_OPEN_REPAIR = 1u << 0
+};
 
 /* ---------------------------------------------------------------------------
  * ABI 1.1: comparing a source with a sink's target (ferry diff, ferry repair).
@@ -397,7 +408,8 @@ FERRY_STATIC_ASSERT(offsetof(ferry_result, inserted) == 16, "ferry_result.insert
 FERRY_STATIC_ASSERT(sizeof(ferry_host_api) == 56, "ferry_host_api size");
 FERRY_STATIC_ASSERT(offsetof(ferry_host_api, cancel_flag) == 32, "ferry_host_api.cancel_flag");
 FERRY_STATIC_ASSERT(offsetof(ferry_host_api, shard_index) == 40, "ferry_host_api.shard_index");
-FERRY_STATIC_ASSERT(sizeof(ferry_open_args) == 88, "ferry_open_args size");
+FERRY_STATIC_ASSERT(sizeof(ferry_open_args) == 96, "ferry_open_args size");
+FERRY_STATIC_ASSERT(offsetof(ferry_open_args, flags) == 88, "ferry_open_args.flags");
 FERRY_STATIC_ASSERT(offsetof(ferry_open_args, resume_state) == 32, "ferry_open_args.resume_state");
 FERRY_STATIC_ASSERT(offsetof(ferry_open_args, mode) == 44, "ferry_open_args.mode");
 FERRY_STATIC_ASSERT(sizeof(ferry_plugin_descriptor) == 224, "ferry_plugin_descriptor size");

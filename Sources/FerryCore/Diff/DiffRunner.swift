@@ -40,12 +40,14 @@ public final class DiffRunner: @unchecked Sendable {
         self.deadLetterPath = deadLetterPath
     }
 
-    private func open(_ stage: PipelinePlan.Stage, _ kind: PluginKinds, mode: SyncMode) throws(PluginCallError) -> HostedInstance {
+    private func open(
+        _ stage: PipelinePlan.Stage, _ kind: PluginKinds, mode: SyncMode, repair: Bool = false
+    ) throws(PluginCallError) -> HostedInstance {
         try HostedInstance(
             plugin: stage.plugin,
             options: InstanceOptions(
                 kind: kind, stage: stage.config.role, configJSON: stage.config.configJSON, mode: mode,
-                batchSize: plan.pipeline.batchSize, pipelineName: plan.pipeline.name),
+                batchSize: plan.pipeline.batchSize, pipelineName: plan.pipeline.name, repair: repair),
             cancel: cancel, logger: logger)
     }
 
@@ -95,7 +97,7 @@ public final class DiffRunner: @unchecked Sendable {
         let comparator = DiffComparator(key: key, ignoredFields: Set(options.ignoredFields))
         let writer: RepairWriter? = try options.repair.map { repair in
             RepairWriter(
-                plan: plan, options: repair, sink: repair.dryRun ? nil : try open(plan.sink, .sink, mode: .incremental), key: key,
+                plan: plan, options: repair, sink: repair.dryRun ? nil : try open(plan.sink, .sink, mode: .incremental, repair: true), key: key,
                 deadLetterPath: deadLetterPath)
         }
         var session = Session(report: report, comparator: comparator, writer: writer, sampleSize: options.sampleSize)

@@ -11,8 +11,8 @@ final class RepairWriter {
     private let sink: HostedInstance?
     private let deadLetters: DeadLetterWriter?
     private let pending = BatchBuilder()
-    /// The keys of queued records that replace a target record: deleted first
-    /// when the sink cannot upsert, so the write leaves one copy, not two.
+    /// The keys of queued records that replace a target record, deleted just
+    /// before they are written.
     private let replacedKeys = BatchBuilder()
     private let batchSize: Int
     private let key: [String]
@@ -28,13 +28,15 @@ final class RepairWriter {
         outcome = DiffReport.Repair(dryRun: options.dryRun)
     }
 
-    private var sinkUpserts: Bool { plan.sink.plugin.capabilities.contains(.upsert) }
-
     /// Queues a missing or changed source record to be written; `replacing`
-    /// when the target holds a record with its key already.
+    /// when the target holds a record with its key already. A replaced record
+    /// is deleted first wherever the sink can delete, in the same commit: a
+    /// sink configured to insert would refuse it as a duplicate, and one that
+    /// appends would keep both copies. Without delete, only an upserting sink
+    /// can replace it.
     func write(_ record: DocumentView, replacing: Bool) throws {
-        let deleteFirst = replacing && !sinkUpserts
-        if deleteFirst && !plan.sink.plugin.canDelete {
+        let deleteFirst = replacing && plan.sink.plugin.canDelete
+        if replacing && !deleteFirst && !plan.sink.plugin.capabilities.contains(.upsert) {
             outcome.notReplaced += 1
             return
         }

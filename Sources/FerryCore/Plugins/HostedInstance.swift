@@ -74,11 +74,14 @@ public struct InstanceOptions: Sendable {
     public var shardIndex: Int
     public var shardCount: Int
     public var pipelineName: String
+    /// The sink writes a repair: it must not empty or replace its target.
+    public var repair: Bool
 
     public init(
         kind: PluginKinds, stage: String, configJSON: String, resumeState: [UInt8]? = nil, mode: SyncMode = .incremental,
-        batchSize: Int = 100, shardIndex: Int = 0, shardCount: Int = 1, pipelineName: String = ""
+        batchSize: Int = 100, shardIndex: Int = 0, shardCount: Int = 1, pipelineName: String = "", repair: Bool = false
     ) {
+        self.repair = repair
         self.kind = kind
         self.stage = stage
         self.configJSON = configJSON
@@ -178,6 +181,7 @@ public final class HostedInstance: @unchecked Sendable {
                 args.resume_state_size = UInt32(stateBuffer.count)
                 args.mode = options.mode.rawValue
                 args.batch_size = UInt32(options.batchSize)
+                args.flags = options.repair ? UInt32(FERRY_OPEN_REPAIR) : 0
                 errorBuffer[0] = 0
                 ferry_host_call_begin(crashLabel, crashFields, Call.open.rawValue)
                 defer { ferry_host_call_end() }

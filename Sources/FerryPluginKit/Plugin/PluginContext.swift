@@ -26,9 +26,15 @@ public final class PluginContext: @unchecked Sendable {
     public let shardIndex: Int
     public let shardCount: Int
     public let pipelineName: String
+    /// ABI 1.1: the instance writes a repair, so it must not empty or replace
+    /// its target, whatever its config says (`FERRY_OPEN_REPAIR`).
+    public let isRepair: Bool
 
     init(_ args: UnsafePointer<ferry_open_args>) {
         let args = args.pointee
+        isRepair =
+            Int(args.struct_size) >= MemoryLayout<ferry_open_args>.offset(of: \ferry_open_args.flags)! + 4
+            && args.flags & UInt32(FERRY_OPEN_REPAIR) != 0
         host = args.host
         kind = PluginKinds(rawValue: args.kind)
         mode = SyncMode(rawValue: args.mode) ?? .full
