@@ -1,22 +1,24 @@
 import FerryPluginKit
 
-/// The digest scheme "postgres-md5-jsonb-1", the contract that makes two
+/// The digest scheme "postgres-hashtext-row-1", the contract that makes two
 /// postgres instances (a source and a sink, on any servers) agree on
 /// `ferry diff`'s hashes. Both directions build their SQL here and nowhere else.
 ///
-/// - A record's key hash is the first 16 hex digits of
-///   `md5(jsonb_build_array(k1, k2, …)::text)` read as an unsigned 64-bit
-///   number; its bucket at `bits` is the top `bits` bits of it.
-/// - A record's hash is the first 16 hex digits of
-///   `md5(jsonb_build_object('f1', f1, …)::text)` over the compared fields,
-///   unsigned; a bucket's hash is the sum of its records' hashes modulo 2^64.
+/// - A record's key hash is `hashtextextended(ROW(k1, k2, …)::text, 0)` read
+///   as an unsigned 64-bit number; its bucket at `bits` is the top `bits` bits.
+/// - A record's hash is `hashtextextended(ROW(f1, f2, …)::text, 0)` over the
+///   compared fields in the order the host names them (by name when it names
+///   none), unsigned; a bucket's hash is the sum of its records' hashes
+///   modulo 2^64.
 ///
-/// jsonb gives a value one text whatever the column's type width (an int4 and
-/// an int8 key hash alike) and sorts object keys, so column order does not
-/// matter. The text of timestamps, floats, bytea and intervals depends on
-/// session settings: `session` fixes them before any query that hashes.
+/// `hashtextextended` is the function hash partitioning stores rows by, so
+/// PostgreSQL keeps it stable across versions; it and the row's text cost
+/// about a sixth of md5 over a jsonb text of the same row (1M rows: 1.2 s
+/// against 6.9 s on one server). A row's text is the same for an int4 and an
+/// int8 of one value. The text of timestamps, floats, bytea and intervals
+/// depends on session settings: `session` fixes them before any query that hashes.
 enum DiffDigest {
-    static let scheme = "postgres-md5-jsonb-1"
+    static let scheme = "postgres-hashtext-row-1"
 
     /// The settings the hashed text depends on. They equal the ones every
     /// connection of this plugin starts with (PGConnection), so setting them
@@ -28,38 +30,23 @@ enum DiffDigest {
     /// The session setting that carries the selected buckets into a COPY (which takes no parameters).
     static let selectionSetting = "ferry.diff_buckets"
 
-    /// jsonb_build_array and jsonb_build_object take at most 100 arguments:
-    /// longer lists are built in parts joined with `||` (which appends arrays
-    /// and merges objects).
-    private static func chunked(_ parts: [String], per: Int, _ build: ([String]) -> String) -> String {
-        guard !parts.isEmpty else { return build([]) }
-        return stride(from: 0, to: parts.count, by: per).map { start in
-            build(Array(parts[start..<min(start + per, parts.count)]))
-        }.joined(separator: " || ")
-    }
-
     private static func column(_ name: String, _ qualifier: String?) -> String {
         qualifier.map { "\($0).\(SQL.ident(name))" } ?? SQL.ident(name)
     }
 
-    static func keyArray(_ key: [String], qualifier: String?) -> String {
-        "(" + chunked(key.map { column($0, qualifier) }, per: 100) { "jsonb_build_array(\($0.joined(separator: ", ")))" } + ")"
+    static func row(_ names: [String], qualifier: String?) -> String {
+        "ROW(" + names.map { column($0, qualifier) }.joined(separator: ", ") + ")::text"
     }
 
-    static func recordObject(_ fields: [String], qualifier: String?) -> String {
-        let pairs = fields.map { "\(SQL.literal($0)), \(column($0, qualifier))" }
-        return "(" + chunked(pairs, per: 50) { "jsonb_build_object(\($0.joined(separator: ", ")))" } + ")"
-    }
-
-    /// The top 32 bits of the key hash, as a non-negative bigint (bit(32)
-    /// converts to bigint unsigned; buckets at up to 32 bits come from it).
+    /// The top 32 bits of the key hash, as a non-negative bigint (buckets at
+    /// up to 32 bits come from it; the mask undoes the arithmetic shift).
     static func keyHash32(_ key: [String], qualifier: String?) -> String {
-        "('x' || substr(md5(\(keyArray(key, qualifier: qualifier))::text), 1, 8))::bit(32)::int8"
+        "((hashtextextended(\(row(key, qualifier: qualifier)), 0) >> 32) & 4294967295)"
     }
 
     /// The record hash as the signed bigint of the same 64 bits.
     static func recordHash(_ fields: [String], qualifier: String?) -> String {
-        "('x' || substr(md5(\(recordObject(fields, qualifier: qualifier))::text), 1, 16))::bit(64)::int8"
+        "hashtextextended(\(row(fields, qualifier: qualifier)), 0)"
     }
 
     /// A bucket list as a PostgreSQL array literal of bigints (numbers only).
@@ -83,7 +70,7 @@ enum DiffDigest {
         guard (0...32).contains(bits), (0...bits).contains(within.bits) else {
             throw PluginError.internal("postgres: digest bits \(bits) (within \(within.bits)) outside 0...32")
         }
-        let fields = within.fields ?? columns
+        let fields = within.fields ?? columns.sorted()
         try require(within.key, in: columns, "key", label)
         try require(fields, in: columns, "field", label)
         var sql = """

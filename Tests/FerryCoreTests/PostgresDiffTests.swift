@@ -55,9 +55,17 @@ struct PostgresDiffTests {
         }
     }
 
-    /// The scheme's bucket of an integer key, computed here from its definition.
-    static func bucket(ofIntegerKey key: Int64, bits: Int) -> UInt64 {
-        BucketSet.bucket(ofKeyHash: MD5.first64(Array("[\(key)]".utf8)), bits: bits)
+    /// The scheme's hash of a row's text, from PostgreSQL's own hashtextextended.
+    func hashText(_ text: String) throws -> UInt64 {
+        let escaped = text.replacingOccurrences(of: "'", with: "''")
+        let text = try pg.scalar("SELECT hashtextextended('\(escaped)', 0)")
+        guard let text, let value = Int64(text) else { throw TestFailure("no hash for \(escaped)") }
+        return UInt64(bitPattern: value)
+    }
+
+    /// The scheme's bucket of an integer key, computed here from its definition: the hash of the row text `(key)`.
+    func bucket(ofIntegerKey key: Int64, bits: Int) throws -> UInt64 {
+        BucketSet.bucket(ofKeyHash: try hashText("(\(key))"), bits: bits)
     }
 
     func makeEqualTables(rows: Int) throws -> (source: String, target: String) {
@@ -87,7 +95,7 @@ struct PostgresDiffTests {
         let source = try source(sourceTable)
         let sink = try sink(targetTable)
         let sourceInfo = try source.diffInfo(), sinkInfo = try sink.diffInfo()
-        #expect(sourceInfo.digestScheme == "postgres-md5-jsonb-1")
+        #expect(sourceInfo.digestScheme == "postgres-hashtext-row-1")
         #expect(sinkInfo.digestScheme == sourceInfo.digestScheme)
         #expect(sourceInfo.key == ["id"] && sinkInfo.key == ["id"])
         #expect(sourceInfo.fields == ["id", "name", "amount", "at", "day", "ratio", "flag", "doc"])
@@ -105,7 +113,7 @@ struct PostgresDiffTests {
         #expect(total.count == 1 && total[0].count == 3000 && total[0].hash == before.reduce(UInt64(0)) { $0 &+ $1.hash })
 
         let changed: Int64 = 1234
-        let bucket = Self.bucket(ofIntegerKey: changed, bits: 8)
+        let bucket = try bucket(ofIntegerKey: changed, bits: 8)
         try pg.sql("UPDATE \(targetTable) SET name = 'changed' WHERE id = \(changed)")
         let after = try sink.digest(within: all, bits: 8)
         let differing = zip(before, after).filter { $0 != $1 }.map(\.1.bucket)
@@ -124,7 +132,7 @@ struct PostgresDiffTests {
         let expected = Int(before.first { $0.bucket == bucket }!.count)
         #expect(fromSource.count == expected && fromSink.count == expected)
         for document in fromSource + fromSink {
-            #expect(Self.bucket(ofIntegerKey: Self.id(document)!, bits: 8) == bucket)
+            #expect(try self.bucket(ofIntegerKey: Self.id(document)!, bits: 8) == bucket)
         }
         let sinkByID = Dictionary(uniqueKeysWithValues: fromSink.map { (Self.id($0)!, $0) })
         #expect(sinkByID[changed]?["name"] == .string("changed"))
@@ -138,7 +146,7 @@ struct PostgresDiffTests {
         #expect(try readAll(sink).count == 3000)
     }
 
-    @Test("the scheme computed here: md5 of the key's jsonb array text, top bits as the bucket, md5 of the record's jsonb object text as the hash")
+    @Test("the scheme computed here: the key's row text hashed, top bits as the bucket (unsigned), the record's row text hashed as its hash")
     func schemeFromItsDefinition() throws {
         let table = PostgresFixture.name("diff_scheme")
         let keys: [Int64] = [1, 42, 1234, -5, 2_147_483_647, 9_000_000_000]
@@ -148,22 +156,19 @@ struct PostgresDiffTests {
             INSERT INTO \(table) VALUES \(keys.map { "(\($0), 'n\($0) é')" }.joined(separator: ", "));
             """)
         let sink = try sink(table)
-        let digest = try sink.digest(within: BucketSet(bits: 0, key: ["id"]), bits: 32)
+        let digest = try sink.digest(within: BucketSet(bits: 0, key: ["id"], fields: ["id", "name"]), bits: 32)
         var expected: [BucketDigest] = []
         for key in keys {
-            let keyText = "[\(key)]"
-            // The md5 here and PostgreSQL's own md5 of the same text agree.
-            #expect(MD5.hex(Array(keyText.utf8)) == (try pg.scalar("SELECT md5('\(keyText)')")))
-            let record = try #require(try pg.scalar("SELECT jsonb_build_object('id', id, 'name', name)::text FROM \(table) WHERE id = \(key)"))
-            #expect(record == #"{"id": \#(key), "name": "n\#(key) é"}"#)
-            expected.append(BucketDigest(bucket: Self.bucket(ofIntegerKey: key, bits: 32), count: 1, hash: MD5.first64(Array(record.utf8))))
+            // The row text the definition names, written out here rather than asked of the server.
+            let record = "(\(key),\"n\(key) é\")"
+            expected.append(BucketDigest(bucket: try bucket(ofIntegerKey: key, bits: 32), count: 1, hash: try hashText(record)))
         }
         #expect(digest == expected.sorted { $0.bucket < $1.bucket })
         // Buckets are unsigned: some of these keys have the top bit set.
         #expect(digest.contains { $0.bucket >= 1 << 31 })
     }
 
-    @Test("a composite key hashes as its jsonb array; a source reading a query digests as the table it selects from")
+    @Test("a composite key hashes as its row text; a source reading a query digests as the table it selects from")
     func compositeKeyAndQuery() throws {
         let sourceTable = PostgresFixture.name("diff_ck_src"), targetTable = PostgresFixture.name("diff_ck_dst")
         try pg.sql(
@@ -180,7 +185,7 @@ struct PostgresDiffTests {
         let digest = try sink.digest(within: set, bits: 6)
         #expect(try source.digest(within: set, bits: 6) == digest)
         #expect(digest.reduce(0) { $0 + $1.count } == 900)
-        let bucket = BucketSet.bucket(ofKeyHash: MD5.first64(Array(#"["ap \"x\"", 7]"#.utf8)), bits: 6)
+        let bucket = BucketSet.bucket(ofKeyHash: try hashText(#"("ap ""x""",7)"#), bits: 6)
         try sink.selectBuckets(BucketSet(bits: 6, buckets: [bucket], key: ["region", "n"]))
         let rows = try readAll(sink)
         #expect(rows.contains { $0["region"] == .string(#"ap "x""#) && $0["n"] == .int64(7) })
@@ -284,55 +289,5 @@ struct PostgresDiffTests {
 
     func keys<T>(_ ids: [Int32], _ body: (UnsafePointer<ferry_batch>) throws -> T) throws -> T {
         try batch(ids.map { ["id": .int32($0)] }, body)
-    }
-}
-
-/// MD5 (RFC 1321), to check the digest scheme without asking the server that computes it.
-enum MD5 {
-    private static let shifts: [UInt32] = [7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-                                           5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
-                                           4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-                                           6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21]
-    private static let constants: [UInt32] = (0..<64).map { UInt32(truncatingIfNeeded: Int64(abs(sin(Double($0 + 1))) * 4_294_967_296)) }
-
-    static func digest(_ message: [UInt8]) -> [UInt8] {
-        var bytes = message
-        let bitLength = UInt64(message.count) * 8
-        bytes.append(0x80)
-        while bytes.count % 64 != 56 { bytes.append(0) }
-        for index in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: bitLength >> (8 * UInt64(index)))) }
-        var a0: UInt32 = 0x6745_2301, b0: UInt32 = 0xefcd_ab89, c0: UInt32 = 0x98ba_dcfe, d0: UInt32 = 0x1032_5476
-        for chunk in stride(from: 0, to: bytes.count, by: 64) {
-            let words = (0..<16).map { index in
-                (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[chunk + index * 4 + $1]) << (8 * UInt32($1)) }
-            }
-            var a = a0, b = b0, c = c0, d = d0
-            for round in 0..<64 {
-                var f: UInt32
-                let g: Int
-                switch round {
-                case 0..<16: f = (b & c) | (~b & d); g = round
-                case 16..<32: f = (d & b) | (~d & c); g = (5 * round + 1) % 16
-                case 32..<48: f = b ^ c ^ d; g = (3 * round + 5) % 16
-                default: f = c ^ (b | ~d); g = (7 * round) % 16
-                }
-                f = f &+ a &+ constants[round] &+ words[g]
-                a = d
-                d = c
-                c = b
-                b = b &+ (f << shifts[round] | f >> (32 - shifts[round]))
-            }
-            a0 = a0 &+ a; b0 = b0 &+ b; c0 = c0 &+ c; d0 = d0 &+ d
-        }
-        return [a0, b0, c0, d0].flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (8 * UInt32($0))) } }
-    }
-
-    static func hex(_ message: [UInt8]) -> String {
-        digest(message).map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// The first 16 hex digits of the digest as an unsigned number: its first 8 bytes, big-endian.
-    static func first64(_ message: [UInt8]) -> UInt64 {
-        digest(message).prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 }
