@@ -8,13 +8,15 @@
 #                               (its own throwaway server)
 #   scripts/bench-runtime.sh    the engine beside a bare ABI loop
 #   scripts/bench-isolation.sh  a daemon run in a child process beside one on a thread
+#   scripts/bench-diff.sh       ferry diff (digest and read) beside a full copy
+#                               (its own throwaway server)
 # and writes their tables, with the machine they ran on, to OUT. Each script
 # still runs on its own; see its header for its knobs (ROWS, RECORDS, REPEAT…,
 # passed through from the environment).
 #
 # Environment:
 #   OUT       where the tables go (default docs/bench/latest.md)
-#   BENCHES   which to run, in order (default "jsonl postgres runtime isolation")
+#   BENCHES   which to run, in order (default "jsonl postgres runtime isolation diff")
 #   SCALE     1: also run jsonl and postgres at 5M rows (SCALE_ROWS), for the
 #             time-per-row and memory growth from 1M
 set -euo pipefail
@@ -22,7 +24,7 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 OUT="${OUT:-docs/bench/latest.md}"
-BENCHES="${BENCHES:-jsonl postgres runtime isolation}"
+BENCHES="${BENCHES:-jsonl postgres runtime isolation diff}"
 SCALE="${SCALE:-0}"
 SCALE_ROWS="${SCALE_ROWS:-5000000}"
 BUILD_DIR="${BUILD_DIR:-$REPO_ROOT/.build-bench}"
@@ -72,7 +74,10 @@ for bench in $BENCHES; do
               env SCRATCH="$BUILD_DIR" scripts/bench-isolation.sh
               printf '```\n'; } >>"$TABLES" || die "bench-isolation failed"
             ;;
-        *) die "unknown benchmark '$bench' (jsonl, postgres, runtime, isolation)" ;;
+        diff)
+            section "bench-diff (1M)" env ROWS="${ROWS:-1000000}" scripts/bench-diff.sh
+            ;;
+        *) die "unknown benchmark '$bench' (jsonl, postgres, runtime, isolation, diff)" ;;
     esac
 done
 
@@ -82,7 +87,7 @@ mkdir -p "$(dirname "$OUT")"
     echo
     echo "Written by \`make bench\` (scripts/bench-all.sh); every figure below comes from this one run."
     echo
-    echo "Benchmarks run: $BENCHES (one \`make bench\` runs all four; \`BENCHES=\` picks)."
+    echo "Benchmarks run: $BENCHES (one \`make bench\` runs all five; \`BENCHES=\` picks)."
     echo
     echo "Machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -sr); release build."
     cat "$TABLES"
