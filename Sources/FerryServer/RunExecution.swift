@@ -38,10 +38,19 @@ public struct RunLimits: Sendable, Equatable {
 /// A run on a thread of the daemon.
 final class ThreadRun: RunExecution, @unchecked Sendable {
     let runner: LanedRun
+    /// After the run, what `ferry run` does after one: `deletes: propagate`.
+    let afterwards: @Sendable (RunReport) -> DeletePropagation?
 
-    init(runner: LanedRun) { self.runner = runner }
+    init(runner: LanedRun, afterwards: @escaping @Sendable (RunReport) -> DeletePropagation? = { _ in nil }) {
+        self.runner = runner
+        self.afterwards = afterwards
+    }
 
     func snapshot() -> RunStatistics { runner.snapshot() }
     func cancel() { runner.cancel() }
-    func run() -> RunReport { runner.run() }
+    func run() -> RunReport {
+        var report = runner.run()
+        report.propagation = afterwards(report)
+        return report
+    }
 }

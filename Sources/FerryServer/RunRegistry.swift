@@ -124,7 +124,12 @@ public final class RunRegistry: @unchecked Sendable {
         plan: PipelinePlan, id: String, options: RunOptions, logger: Logger
     ) throws -> any RunExecution {
         guard isolation == .process, var command = childCommand else {
-            return ThreadRun(runner: try launcher.launch(plan: plan, options: options, logger: logger))
+            let launcher = launcher
+            return ThreadRun(runner: try launcher.launch(plan: plan, options: options, logger: logger)) { report in
+                DeletePropagation.after(
+                    report, plan: plan, options: options, store: try? launcher.store(for: plan),
+                    deadLetterPath: launcher.locations(of: plan).deadLetterPath, logger: logger)
+            }
         }
         // The command line without the executable: a pre-started process gets it on stdin.
         command.arguments = ["run", plan.pipeline.file] + command.arguments + ["--run-id", id]
