@@ -1,31 +1,38 @@
 import FerryPluginKit
 
-/// The digest scheme "postgres-hashtext-row-1", the contract that makes two
+/// The digest scheme "postgres-hashrecord-1", the contract that makes two
 /// postgres instances (a source and a sink, on any servers) agree on
 /// `ferry diff`'s hashes. Both directions build their SQL here and nowhere else.
 ///
-/// - A record's key hash is `hashtextextended(ROW(k1, k2, …)::text, 0)` read
-///   as an unsigned 64-bit number; its bucket at `bits` is the top `bits` bits.
-/// - A record's hash is `hashtextextended(ROW(f1, f2, …)::text, 0)` over the
+/// - A record's key hash is `hash_record_extended(ROW(k1, k2, …), 0)` read as
+///   an unsigned 64-bit number; its bucket at `bits` is the top `bits` bits.
+/// - A record's hash is `hash_record_extended(ROW(f1, f2, …), 0)` over the
 ///   compared fields in the order the host names them (by name when it names
 ///   none), unsigned; a bucket's hash is the sum of its records' hashes
 ///   modulo 2^64.
 ///
-/// `hashtextextended` is the function hash partitioning stores rows by, so
-/// PostgreSQL keeps it stable across versions; it and the row's text cost
-/// about a sixth of md5 over a jsonb text of the same row (1M rows: 1.2 s
-/// against 6.9 s on one server). A row's text is the same for an int4 and an
-/// int8 of one value. The text of timestamps, floats, bytea and intervals
-/// depends on session settings: `session` fixes them before any query that hashes.
+/// `hash_record_extended` (PostgreSQL 14 and later) combines each column's
+/// own extended hash, the functions hash partitioning stores rows by, so they
+/// stay the same across versions. Values equal by their type's equality hash
+/// alike: an int4 and an int8 of one value, numeric 1.5 and 1.50, a
+/// timestamptz whatever the session's time zone. A column type without a hash
+/// function (json, point) makes the digest `unsupported`, and the host then
+/// compares by reading. Measured on 1M rows of five columns, one process:
+/// 1.6 s, against 2.6 s for hashing the row's text and 14 s for md5 over its
+/// jsonb text.
 enum DiffDigest {
-    static let scheme = "postgres-hashtext-row-1"
+    static let scheme = "postgres-hashrecord-1"
 
-    /// The settings the hashed text depends on. They equal the ones every
-    /// connection of this plugin starts with (PGConnection), so setting them
-    /// again changes nothing for normal runs; it guards the contract against
-    /// a server or role default that would otherwise leak into the text.
+    /// The settings of a connection that digests or reads selected buckets.
+    /// The text ones equal those every connection of this plugin starts with
+    /// (PGConnection), for the rows read back. Parallel workers are off: the
+    /// two sides already hash at once, and a parallel plan shipped every
+    /// hashed row through one Gather. work_mem lets the per-bucket hash
+    /// aggregate stay in memory (65,536 buckets took 24 MB; the default 4 MB
+    /// spilled to disk in 33 batches).
     static let session =
-        "SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET DateStyle = 'ISO'; SET IntervalStyle = 'iso_8601'; SET bytea_output = 'hex'"
+        "SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET DateStyle = 'ISO'; SET IntervalStyle = 'iso_8601'; SET bytea_output = 'hex'; "
+        + "SET max_parallel_workers_per_gather = 0; SET work_mem = '64MB'"
 
     /// The session setting that carries the selected buckets into a COPY (which takes no parameters).
     static let selectionSetting = "ferry.diff_buckets"
@@ -35,18 +42,18 @@ enum DiffDigest {
     }
 
     static func row(_ names: [String], qualifier: String?) -> String {
-        "ROW(" + names.map { column($0, qualifier) }.joined(separator: ", ") + ")::text"
+        "ROW(" + names.map { column($0, qualifier) }.joined(separator: ", ") + ")"
     }
 
     /// The top 32 bits of the key hash, as a non-negative bigint (buckets at
     /// up to 32 bits come from it; the mask undoes the arithmetic shift).
     static func keyHash32(_ key: [String], qualifier: String?) -> String {
-        "((hashtextextended(\(row(key, qualifier: qualifier)), 0) >> 32) & 4294967295)"
+        "((hash_record_extended(\(row(key, qualifier: qualifier)), 0) >> 32) & 4294967295)"
     }
 
     /// The record hash as the signed bigint of the same 64 bits.
     static func recordHash(_ fields: [String], qualifier: String?) -> String {
-        "hashtextextended(\(row(fields, qualifier: qualifier)), 0)"
+        "hash_record_extended(\(row(fields, qualifier: qualifier)), 0)"
     }
 
     /// A bucket list as a PostgreSQL array literal of bigints (numbers only).
@@ -83,15 +90,23 @@ enum DiffDigest {
             sql += " WHERE d.kh >> \(32 - within.bits) = ANY($1::int8[])"
             parameters.append(arrayLiteral(buckets))
         }
-        sql += " GROUP BY 1 ORDER BY 1"
+        // No ORDER BY: with it the planner sorted every row for a group
+        // aggregate (1M rows: 3.2 s, on disk); the buckets are sorted here.
+        sql += " GROUP BY 1"
         try connection.exec(session, "set the digest session of \(label)")
-        let result = try connection.exec(sql, parameters, "digest \(label)")
+        let result: PGResult
+        do {
+            result = try connection.exec(sql, parameters, "digest \(label)")
+        } catch let error as PluginError where connection.lastState == "42883" {
+            // A column type without a hash function: the host compares by reading instead.
+            throw PluginError.unsupported("\(error.message) (a column's type has no hash function, so it cannot be digested)")
+        }
         return try (0..<result.rows).map { row in
             guard let bucket = result.value(row, 0).flatMap(UInt64.init), let count = result.value(row, 1).flatMap(UInt64.init),
                 let hash = result.value(row, 2).flatMap(wrappedSum)
             else { throw PluginError.internal("postgres: digest \(label): row \(row) is not (bucket, count, sum)") }
             return BucketDigest(bucket: bucket, count: count, hash: hash)
-        }
+        }.sorted { $0.bucket < $1.bucket }
     }
 
     /// A numeric sum of signed 64-bit hashes as the unsigned sum modulo 2^64.

@@ -118,4 +118,25 @@ struct PostgresDiffEngineTests {
         #expect(report.failure?.message.contains("replace") == true, "\(report.failure?.description ?? "no failure")")
         #expect(try fixture.int("SELECT count(*) FROM \(target)") == 499, "the repair emptied the table")
     }
+
+    @Test("a column type without a hash function makes the digest refuse, and auto compares by reading with the same answer")
+    func unhashableColumnFallsBack() throws {
+        let fixture = try PostgresFixture()
+        let source = PostgresFixture.name("diffsrc")
+        let target = PostgresFixture.name("diffdst")
+        defer { _ = try? fixture.sql("DROP TABLE IF EXISTS \(source), \(target)") }
+        try fixture.sql(
+            """
+            CREATE TABLE \(source) (id int PRIMARY KEY, doc json);
+            INSERT INTO \(source) SELECT g, json_build_object('n', g) FROM generate_series(1, 300) g;
+            CREATE TABLE \(target) (id int PRIMARY KEY, doc json);
+            INSERT INTO \(target) SELECT * FROM \(source) WHERE id <> 7;
+            """)
+        let yaml = fixture.copyPipeline(from: source, to: target)
+        let auto = try diff(fixture, yaml, method: .auto)
+        #expect(auto.failure == nil && auto.method == .read && auto.methodNote?.contains("hash") == true, "\(auto.jsonValue(withValues: false).jsonText)")
+        #expect(Self.ids(auto.sampleMissing) == [7] && auto.equal == 299)
+        let forced = try diff(fixture, yaml, method: .digest)
+        #expect(forced.failure?.status == 15, "--method digest must fail, not fall back: \(forced.failure?.description ?? "none")")
+    }
 }

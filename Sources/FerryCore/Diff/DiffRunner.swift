@@ -113,8 +113,21 @@ public final class DiffRunner: @unchecked Sendable {
         }
         if useDigest {
             session.report.method = .digest
-            try digestCompare(source: source, target: target, key: key, fields: try source.diffInfo().fields!, session: &session)
-        } else {
+            do {
+                try digestCompare(source: source, target: target, key: key, fields: try source.diffInfo().fields!, session: &session)
+            } catch let error as PluginCallError
+                where error.status == Int32(FERRY_ERR_UNSUPPORTED) && error.call == "digest" && options.method == .auto
+            {
+                // A digest the plugin cannot make here (a column type it cannot
+                // hash). Only digests ran, nothing was selected or read: read instead.
+                session.report = DiffReport(pipeline: report.pipeline)
+                session.report.sinkPlugin = report.sinkPlugin
+                session.report.key = key
+                session.report.methodNote = "the digest was refused: \(error.message)"
+                useDigest = false
+            }
+        }
+        if !useDigest {
             session.report.method = .read
             try readAll(target) { comparator.addTarget($0) }
             session.report.targetRecords = comparator.targetCount + comparator.targetWithoutKey + comparator.duplicateTargetKeys
