@@ -112,6 +112,8 @@ public final class HostedInstance: @unchecked Sendable {
     /// The same as JSON object members, for the crash line a child run sends its daemon.
     private let crashFields: UnsafeMutablePointer<CChar>?
     private var closed = false
+    /// Held so the flag the host table points at lives as long as the instance.
+    private let cancel: CancelFlag
 
     /// Once, before the first plugin call: after the Swift runtime's own
     /// handlers, which the crash line then defers to.
@@ -136,6 +138,7 @@ public final class HostedInstance: @unchecked Sendable {
     ) throws(PluginCallError) {
         self.plugin = plugin
         self.stage = options.stage
+        self.cancel = cancel
         host = InstanceHost(pluginName: plugin.name, stage: options.stage, logger: logger, metrics: metrics)
         errorBuffer = .allocate(capacity: Int(FERRY_ERROR_CAPACITY))
         errorBuffer.initialize(repeating: 0, count: Int(FERRY_ERROR_CAPACITY))
