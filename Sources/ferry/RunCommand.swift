@@ -15,7 +15,9 @@ struct RunCommand: ParsableCommand {
         discussion: """
             Ctrl-C or SIGTERM stops reading, finishes the batches in flight, saves the checkpoint and exits 130; \
             a second signal exits at once (the checkpoint stays at the last commit). --dry-run writes nothing and \
-            saves no state: it shows sample records as they would be written and the sink's would-insert/update counts.
+            saves no state: it shows sample records as they would be written and the sink's would-insert/update counts. \
+            With deletes: propagate, a completed run is followed by a repair (see ferry repair); it exits 1 when that \
+            repair left something (deletes above max_deletes, or a failure).
             """)
 
     @Argument(help: "The pipeline file (YAML).")
