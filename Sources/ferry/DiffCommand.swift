@@ -98,7 +98,7 @@ struct RepairCommand: ParsableCommand {
             Compares as ferry diff does, then writes missing and changed records through the sink's normal write path \
             (rejects go to the dead letters) and deletes the target's extra records by key, but only when there are no \
             more of them than --max-deletes (default 0: it deletes nothing and says how many it left). It takes the \
-            pipeline's run lock while it writes. Exit status: 0 the target now matches, 1 something was left \
+            pipeline's run lock while it writes. Exit status: 0 the target now matches (with --dry-run: would match), 1 something was left \
             (deletes refused, records rejected, a source record without its key), 2 invalid, 4 a plugin or system failure.
             """)
 
