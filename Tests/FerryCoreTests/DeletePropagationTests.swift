@@ -49,4 +49,16 @@ struct DeletePropagationTests {
         #expect((third.report["propagation"] as? [String: Any])?["deletesRefused"] != nil)
         #expect(try pg.int("SELECT count(*) FROM \(target)") == 197, "deletes above max_deletes ran")
     }
+
+    @Test("deletes: propagate with a sink that cannot read back or delete is refused when the file loads, at its line")
+    func refusedAtLoad() throws {
+        let plugins = try TestSupport.pluginDirectory(TestSupport.standardPlugins)
+        let folder = try TestSupport.temporaryDirectory("propagate-refused")
+        let file = "\(folder)/p.yaml"
+        try "name: p\nsource: {plugin: generate, config: {count: 3}}\nsink: {plugin: blackhole}\ndeletes: propagate\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try TestSupport.run(TestSupport.ferryExecutable, ["validate", file, "--plugins", plugins])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("p.yaml:4") && result.stderr.contains("deletes") && result.stderr.contains("blackhole"), "\(result.stderr)")
+    }
 }

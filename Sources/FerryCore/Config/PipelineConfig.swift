@@ -112,6 +112,8 @@ public struct PipelineConfig: Sendable {
     /// what differs, delete extras up to `maxDeletes`).
     public var deletes: DeletePolicy = .ignore
     public var maxDeletes = DeletePolicy.defaultMaxDeletes
+    /// Where `deletes` is set, for messages about it.
+    public var deletesLine: Int?
 
     public static let defaultBatchSize = 100
 

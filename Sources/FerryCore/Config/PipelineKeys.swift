@@ -139,6 +139,7 @@ enum PipelineKeys {
         Row(key: ConfigKey("deletes", default: "`ignore`",
             "`propagate`: after each completed run (not a dry run, not `--limit`, not a shard), repair the target as `ferry repair` does: write what differs and delete the records the source no longer has, up to `max_deletes`")) { draft, parse in
             guard let node = parse.expanded("deletes") else { return }
+            draft.deletesLine = node.line
             if let name = node.stringValue, let policy = DeletePolicy(rawValue: name) {
                 draft.deletes = policy
             } else {

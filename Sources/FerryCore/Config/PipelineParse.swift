@@ -21,6 +21,7 @@ struct PipelineDraft {
     var tests: ConfigNode?
     var deletes = DeletePolicy.ignore
     var maxDeletes = DeletePolicy.defaultMaxDeletes
+    var deletesLine: Int?
 
     func config(file: String) -> PipelineConfig? {
         guard let source, let sink else { return nil }
@@ -31,6 +32,7 @@ struct PipelineDraft {
             readLanes: readLanes, readLanesLine: readLanesLine, tests: tests)
         config.deletes = deletes
         config.maxDeletes = maxDeletes
+        config.deletesLine = deletesLine
         return config
     }
 }

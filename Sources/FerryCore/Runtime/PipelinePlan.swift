@@ -46,6 +46,13 @@ public struct PipelinePlan: Sendable {
                 errors.append(ConfigError(file: pipeline.file, line: pipeline.readLanesLine, field: "read_lanes", problem))
             }
         }
+        // Checked here, not after the first run: a propagation that can never
+        // work would fail every run after copying.
+        if let sink, pipeline.deletes == .propagate, !(sink.plugin.canReadBack && sink.plugin.canDelete) {
+            errors.append(ConfigError(
+                file: pipeline.file, line: pipeline.deletesLine, field: "deletes",
+                "deletes: propagate needs a sink that reads its target back and deletes by key (ABI 1.1); '\(sink.plugin.name)' cannot"))
+        }
         guard errors.isEmpty, let source, let sink else { throw ConfigErrors(errors: errors) }
         return PipelinePlan(
             pipeline: pipeline, source: source, transforms: transforms.compactMap { $0 }, sink: sink, deadLetterSink: deadLetterSink)
