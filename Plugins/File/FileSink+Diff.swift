@@ -126,7 +126,8 @@ extension FileSink: ReadBackSink, DeletingSink {
         return removed
     }
 
-    private func flush(_ buffer: BSONBuffer, to fd: Int32, _ name: String) throws {
+    /// Writes all of `buffer` to `fd` (retrying short writes and EINTR), then empties it.
+    func flush(_ buffer: BSONBuffer, to fd: Int32, _ name: String) throws {
         var written = 0
         let bytes = buffer.bytes
         while written < bytes.count {

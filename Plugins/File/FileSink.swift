@@ -80,16 +80,7 @@ final class FileSink: SinkPlugin {
             buffer.append(byte: 0x0A)
             result.inserted += 1
         }
-        var written = 0
-        let bytes = buffer.bytes
-        while written < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw PluginError.transient("write '\(path)': \(String(cString: strerror(errno)))")
-            }
-            written += n
-        }
+        try flush(buffer, to: fd, path)
     }
 
     func preview(_ batch: BatchView, result: inout SinkResult) throws {

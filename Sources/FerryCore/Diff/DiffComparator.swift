@@ -49,6 +49,14 @@ final class DiffComparator {
         return bytes
     }
 
+    /// Appends a document holding only `record`'s key fields to `builder`
+    /// (what delete_keys takes, and what samples show).
+    func appendKey(of record: DocumentView, to builder: BatchBuilder) {
+        builder.appendDocument { writer in
+            for field in key { if let element = record.element(forKey: field) { writer.append(element) } }
+        }
+    }
+
     func addTarget(_ document: DocumentView) {
         guard let keyBytes = canonicalKey(document) else {
             targetWithoutKey += 1

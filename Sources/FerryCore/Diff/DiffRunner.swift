@@ -97,8 +97,8 @@ public final class DiffRunner: @unchecked Sendable {
         let comparator = DiffComparator(key: key, ignoredFields: Set(options.ignoredFields))
         let writer: RepairWriter? = try options.repair.map { repair in
             RepairWriter(
-                plan: plan, options: repair, sink: repair.dryRun ? nil : try open(plan.sink, .sink, mode: .incremental, repair: true), key: key,
-                deadLetterPath: deadLetterPath)
+                plan: plan, options: repair, sink: repair.dryRun ? nil : try open(plan.sink, .sink, mode: .incremental, repair: true),
+                comparator: comparator, deadLetterPath: deadLetterPath)
         }
         var session = Session(report: report, comparator: comparator, writer: writer, sampleSize: options.sampleSize)
 
@@ -194,9 +194,7 @@ public final class DiffRunner: @unchecked Sendable {
 
         func keyText(_ record: DocumentView) -> String {
             let builder = BatchBuilder()
-            builder.appendDocument { writer in
-                for field in comparator.key { if let element = record.element(forKey: field) { writer.append(element) } }
-            }
+            comparator.appendKey(of: record, to: builder)
             var documents = builder.view.makeIterator()
             return documents.next().flatMap { ExtendedJSON.render($0) } ?? "?"
         }

@@ -15,12 +15,12 @@ final class RepairWriter {
     /// before they are written.
     private let replacedKeys = BatchBuilder()
     private let batchSize: Int
-    private let key: [String]
+    private let comparator: DiffComparator
     private(set) var outcome: DiffReport.Repair
 
-    init(plan: PipelinePlan, options: RepairOptions, sink: HostedInstance?, key: [String], deadLetterPath: String) {
+    init(plan: PipelinePlan, options: RepairOptions, sink: HostedInstance?, comparator: DiffComparator, deadLetterPath: String) {
         self.plan = plan
-        self.key = key
+        self.comparator = comparator
         self.options = options
         self.sink = sink
         batchSize = plan.pipeline.batchSize
@@ -44,16 +44,11 @@ final class RepairWriter {
             outcome.written += 1
             return
         }
-        if deleteFirst { Self.appendKey(of: record, key: key, to: replacedKeys) }
+        if deleteFirst { comparator.appendKey(of: record, to: replacedKeys) }
         pending.append(record)
         if pending.count >= batchSize { try flush() }
     }
 
-    static func appendKey(of record: DocumentView, key: [String], to builder: BatchBuilder) {
-        builder.appendDocument { writer in
-            for field in key { if let element = record.element(forKey: field) { writer.append(element) } }
-        }
-    }
 
     /// Writes and commits what is queued.
     func flush() throws {
@@ -126,7 +121,7 @@ final class RepairWriter {
             try sink.commit()
         }
         try each { record in
-            Self.appendKey(of: record, key: key, to: keys)
+            comparator.appendKey(of: record, to: keys)
             if keys.count >= batchSize { try deleteQueued() }
         }
         try deleteQueued()
