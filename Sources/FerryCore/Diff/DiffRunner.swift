@@ -231,7 +231,7 @@ public final class DiffRunner: @unchecked Sendable {
                 }
             }
             var current = withUnsafePointer(to: &batch) { $0 }
-            for transform in transforms {
+            for (transform, stage) in zip(transforms, plan.transforms) {
                 let output = UnsafeMutablePointer<ferry_batch>.allocate(capacity: 1)
                 output.initialize(to: ferry_batch())
                 var result = ferry_result()
@@ -241,8 +241,14 @@ public final class DiffRunner: @unchecked Sendable {
                     output.deallocate()
                     throw error
                 }
+                do {
+                    try BatchStep.check(output.pointee, of: current.pointee, stage: stage)
+                } catch {
+                    transform.release(&output.pointee)
+                    output.deallocate()
+                    throw error
+                }
                 outputs.append((transform, output))
-                try BatchView(output.pointee).validateFraming()
                 current = UnsafePointer(output)
             }
             session.report.sourceSkipped += Int(batch.count) - Int(current.pointee.count)

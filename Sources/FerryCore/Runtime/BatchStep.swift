@@ -73,26 +73,12 @@ final class BatchStep: @unchecked Sendable {
         }
         // From here the output belongs to the chain's caller, which releases it
         // even when a check below fails.
-        if output.pointee.flags & UInt32(FERRY_BATCH_PASSTHROUGH) != 0 {
-            guard output.pointee.data == input.pointee.data, output.pointee.size == input.pointee.size,
-                output.pointee.count == input.pointee.count
-            else {
-                transform.release(&output.pointee)
-                output.deallocate()
-                throw PluginCallError(
-                    plugin: stage.plugin.name, stage: stage.config.role, call: "transform", status: Int32(FERRY_ERR_DATA),
-                    message: "flagged its output as passthrough but it is not the input")
-            }
-        } else {
-            do {
-                try BatchView(output.pointee).validateFraming()
-            } catch {
-                transform.release(&output.pointee)
-                output.deallocate()
-                throw PluginCallError(
-                    plugin: stage.plugin.name, stage: stage.config.role, call: "transform", status: Int32(FERRY_ERR_DATA),
-                    message: "returned a malformed batch: \(error)")
-            }
+        do {
+            try Self.check(output.pointee, of: input.pointee, stage: stage)
+        } catch {
+            transform.release(&output.pointee)
+            output.deallocate()
+            throw error
         }
         let rejected = Int(result.reject_count)
         if rejected > 0 {
@@ -107,6 +93,26 @@ final class BatchStep: @unchecked Sendable {
         counts.deadLettered += rejected
         counts.filtered += max(0, Int(input.pointee.count) - Int(output.pointee.count) - rejected)
         return output
+    }
+
+    /// A transform's output can be used: a passthrough is exactly its input,
+    /// anything else is well framed. (`ferry diff` runs transforms too.)
+    static func check(_ output: ferry_batch, of input: ferry_batch, stage: PipelinePlan.Stage) throws(PluginCallError) {
+        func refuse(_ message: String) -> PluginCallError {
+            PluginCallError(
+                plugin: stage.plugin.name, stage: stage.config.role, call: "transform", status: Int32(FERRY_ERR_DATA), message: message)
+        }
+        if output.flags & UInt32(FERRY_BATCH_PASSTHROUGH) != 0 {
+            guard output.data == input.data, output.size == input.size, output.count == input.count else {
+                throw refuse("flagged its output as passthrough but it is not the input")
+            }
+        } else {
+            do {
+                try BatchView(output).validateFraming()
+            } catch {
+                throw refuse("returned a malformed batch: \(error)")
+            }
+        }
     }
 
     /// A call that returned FERRY_ERR_CANCELLED after the run was asked to stop.
