@@ -25,7 +25,7 @@ build: ## debug build
 release: ## release build
 	swift build -c release
 
-bench: ## every benchmark (JSON Lines, PostgreSQL, engine, run isolation, diff), tables to docs/bench/latest.md (scripts/bench-all.sh)
+bench: ## every benchmark (JSON Lines, PostgreSQL, MongoDB, engine, run isolation, diff), tables to docs/bench/latest.md (scripts/bench-all.sh)
 	scripts/bench-all.sh
 
 PREFIX ?= /usr/local

@@ -6,17 +6,19 @@
 #   scripts/bench-jsonl.sh      JSON Lines file -> file / blackhole beside cat and jq
 #   scripts/bench-postgres.sh   PostgreSQL -> PostgreSQL beside a binary COPY pipe
 #                               (its own throwaway server)
+#   scripts/bench-mongo.sh      MongoDB -> blackhole and -> PostgreSQL beside a bare
+#                               libmongoc cursor (its own SecantusDB and PostgreSQL)
 #   scripts/bench-runtime.sh    the engine beside a bare ABI loop
 #   scripts/bench-isolation.sh  a daemon run in a child process beside one on a thread
 #   scripts/bench-diff.sh       ferry diff (digest and read) beside a full copy
 #                               (its own throwaway server)
 # and writes their tables, with the machine they ran on, to OUT. Each script
-# still runs on its own; see its header for its knobs (ROWS, RECORDS, REPEAT…,
+# still runs on its own; see its header for its knobs (ROWS, RECORDS, DOCS, REPEAT…,
 # passed through from the environment).
 #
 # Environment:
 #   OUT       where the tables go (default docs/bench/latest.md)
-#   BENCHES   which to run, in order (default "jsonl postgres runtime isolation diff")
+#   BENCHES   which to run, in order (default "jsonl postgres mongo runtime isolation diff")
 #   SCALE     1: also run jsonl and postgres at 5M rows (SCALE_ROWS), for the
 #             time-per-row and memory growth from 1M
 set -euo pipefail
@@ -24,7 +26,7 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 OUT="${OUT:-docs/bench/latest.md}"
-BENCHES="${BENCHES:-jsonl postgres runtime isolation diff}"
+BENCHES="${BENCHES:-jsonl postgres mongo runtime isolation diff}"
 SCALE="${SCALE:-0}"
 SCALE_ROWS="${SCALE_ROWS:-5000000}"
 BUILD_DIR="${BUILD_DIR:-$REPO_ROOT/.build-bench}"
@@ -35,7 +37,7 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then export PATH="$PATH:/opt/swift/usr/bin"; fi
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    for product in ferry FerryFile FerryBlackhole FerryPostgres FerryGenerate FerryPassthrough; do
+    for product in ferry FerryFile FerryBlackhole FerryPostgres FerryMongo FerryGenerate FerryPassthrough; do
         log "swift build -c release --scratch-path $BUILD_DIR --product $product"
         swift build -c release --scratch-path "$BUILD_DIR" --product "$product" >&2 || die "release build of $product failed"
     done
@@ -61,6 +63,9 @@ for bench in $BENCHES; do
             section "bench-postgres (1M)" env ROWS="${ROWS:-1000000}" scripts/bench-postgres.sh
             if [ "$SCALE" = 1 ]; then section "bench-postgres (${SCALE_ROWS})" env ROWS="$SCALE_ROWS" REPEAT=1 scripts/bench-postgres.sh; fi
             ;;
+        mongo)
+            section "bench-mongo" env DOCS="${DOCS:-200000}" scripts/bench-mongo.sh
+            ;;
         runtime)
             # Its own build step looks in .build; point it at the bench build.
             log "running bench-runtime"
@@ -77,7 +82,7 @@ for bench in $BENCHES; do
         diff)
             section "bench-diff (1M)" env ROWS="${ROWS:-1000000}" scripts/bench-diff.sh
             ;;
-        *) die "unknown benchmark '$bench' (jsonl, postgres, runtime, isolation, diff)" ;;
+        *) die "unknown benchmark '$bench' (jsonl, postgres, mongo, runtime, isolation, diff)" ;;
     esac
 done
 
@@ -87,7 +92,7 @@ mkdir -p "$(dirname "$OUT")"
     echo
     echo "Written by \`make bench\` (scripts/bench-all.sh); every figure below comes from this one run."
     echo
-    echo "Benchmarks run: $BENCHES (one \`make bench\` runs all five; \`BENCHES=\` picks)."
+    echo "Benchmarks run: $BENCHES (one \`make bench\` runs all six; \`BENCHES=\` picks)."
     echo
     echo "Machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -sr); release build."
     cat "$TABLES"

@@ -2,12 +2,15 @@
  * mongo_drain.c — the "bare cursor" baseline for scripts/bench-mongo.sh, and
  * its data tool.
  *
+ *   mongo_drain ping  URI DB COLL      the server answers a ping (exit 0)
  *   mongo_drain seed  URI DB COLL N    drop COLL, insert N product documents
  *                                      (unordered bulk inserts of 10,000),
  *                                      create the {updatedAt: 1, _id: 1} index
- *   mongo_drain drain URI DB COLL      find({}) sorted by _id (the query the
- *                                      plugin runs for a full read) and walk
- *                                      every document: the source's own limit
+ *   mongo_drain drain URI DB COLL      the find the mongo source sends for a
+ *                                      full read, walked to the end with no
+ *                                      engine at all: the source's own limit
+ *   mongo_drain drain-natural URI DB COLL
+ *                                      the same find without the sort
  *   mongo_drain count URI DB COLL      time estimatedDocumentCount (what the
  *                                      plugin's estimate costs on this server)
  *   mongo_drain touch URI DB COLL P    set updatedAt to now on every P-th
@@ -116,11 +119,18 @@ static int seed(mongoc_collection_t *collection, int64_t count) {
     return 0;
 }
 
-static int drain(mongoc_collection_t *collection) {
+/* The find of Plugins/Mongo (MongoQuery.filter() and .options()) for a full
+ * read with no filter, projection, batch_size or shards: filter {}, options
+ * {sort: {_id: 1}}, and no batchSize, so the server sizes its replies
+ * (MongoDB: 101 documents, then up to 16 MiB each). A change there belongs
+ * here too, or (a) stops being the limit of (b). */
+static int drain(mongoc_collection_t *collection, bool sorted) {
     bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
-    BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
-    BSON_APPEND_INT32(&sort, "_id", 1);
-    bson_append_document_end(&opts, &sort);
+    if (sorted) {
+        BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+        BSON_APPEND_INT32(&sort, "_id", 1);
+        bson_append_document_end(&opts, &sort);
+    }
     double started = now();
     mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(collection, &filter, &opts, NULL);
     const bson_t *doc;
@@ -133,7 +143,20 @@ static int drain(mongoc_collection_t *collection) {
     if (mongoc_cursor_error(cursor, &error)) return fail("cursor", &error);
     double seconds = now() - started;
     mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
     printf("docs=%lld seconds=%.3f docs_per_sec=%.0f bytes=%lld\n", (long long)docs, seconds, docs / seconds, (long long)bytes);
+    return 0;
+}
+
+static int ping(mongoc_client_t *client) {
+    bson_t command = BSON_INITIALIZER, reply;
+    BSON_APPEND_INT32(&command, "ping", 1);
+    bson_error_t error;
+    bool ok = mongoc_client_command_simple(client, "admin", &command, NULL, &reply, &error);
+    bson_destroy(&command);
+    bson_destroy(&reply);
+    if (!ok) return fail("ping", &error);
+    printf("ok=1\n");
     return 0;
 }
 
@@ -170,7 +193,7 @@ static int touch(mongoc_collection_t *collection, int64_t every) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: mongo_drain seed|drain|count|touch URI DB COLL [N|P]\n");
+        fprintf(stderr, "usage: mongo_drain ping|seed|drain|drain-natural|count|touch URI DB COLL [N|P]\n");
         return 1;
     }
     mongoc_init();
@@ -181,7 +204,9 @@ int main(int argc, char **argv) {
     mongoc_collection_t *collection = mongoc_client_get_collection(client, argv[3], argv[4]);
     int rc;
     if (strcmp(argv[1], "seed") == 0 && argc > 5) rc = seed(collection, atoll(argv[5]));
-    else if (strcmp(argv[1], "drain") == 0) rc = drain(collection);
+    else if (strcmp(argv[1], "drain") == 0) rc = drain(collection, true);
+    else if (strcmp(argv[1], "drain-natural") == 0) rc = drain(collection, false);
+    else if (strcmp(argv[1], "ping") == 0) rc = ping(client);
     else if (strcmp(argv[1], "count") == 0) rc = count(collection);
     else if (strcmp(argv[1], "touch") == 0 && argc > 5) rc = touch(collection, atoll(argv[5]));
     else rc = fail("unknown mode or missing argument", NULL);
