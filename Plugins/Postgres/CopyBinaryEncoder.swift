@@ -11,14 +11,20 @@ import FerryPluginKit
 final class CopyBinaryEncoder: RowEncoder {
     let columns: [PGColumn]
     let unknownFieldsRejected: Bool
-    let names: [[UInt8]]
-    /// One slot per column for the record being encoded (a raw buffer: per-field hot path).
+    /// Per column, in raw buffers: the loop over a record's fields reads them
+    /// without copying a `PGColumn` (whose strings it would retain and release).
+    let names: BSONKeyTable
+    let types: UnsafeMutableBufferPointer<PGType>
+    let limits: UnsafeMutableBufferPointer<NumericLimit?>
+    let elementOIDs: UnsafeMutableBufferPointer<UInt32>
+    /// One slot per column for the record being encoded.
     let slots: UnsafeMutableBufferPointer<BSONElement?>
-    var scratch: [UInt8] = []
-    var number = [CChar](repeating: 0, count: 512)
+    // Scratch state of the one thread that encodes: no dynamic exclusivity checks (perf).
+    @exclusivity(unchecked) var scratch: [UInt8] = []
+    @exclusivity(unchecked) var number = [CChar](repeating: 0, count: 512)
     let numeric = NumericBinary()
     /// The numeric(p,s) of the column being encoded, if any.
-    var limit: NumericLimit?
+    @exclusivity(unchecked) var limit: NumericLimit?
     /// Servers before 14 have no numeric infinity.
     let numericInfinity: Bool
 
@@ -35,18 +41,31 @@ final class CopyBinaryEncoder: RowEncoder {
         self.columns = columns
         self.numericInfinity = numericInfinity
         unknownFieldsRejected = rejectUnknownFields
-        names = columns.map { Array($0.name.utf8) }
-        slots = .allocate(capacity: max(columns.count, 1))
+        names = BSONKeyTable(columns.map(\.name))
+        let capacity = max(columns.count, 1)
+        types = .allocate(capacity: capacity)
+        limits = .allocate(capacity: capacity)
+        elementOIDs = .allocate(capacity: capacity)
+        for (index, column) in columns.enumerated() {
+            (types.baseAddress! + index).initialize(to: column.type)
+            (limits.baseAddress! + index).initialize(to: column.limit)
+            (elementOIDs.baseAddress! + index).initialize(to: PGType.elementOID(ofArray: column.oid) ?? 0)
+        }
+        slots = .allocate(capacity: capacity)
         slots.initialize(repeating: nil)
     }
 
-    deinit { slots.deallocate() }
+    deinit {
+        types.baseAddress!.deinitialize(count: columns.count)
+        types.deallocate()
+        limits.deallocate()
+        elementOIDs.deallocate()
+        slots.deallocate()
+    }
 
     @inline(__always)
     func same(_ key: UnsafeRawBufferPointer, _ index: Int) -> Bool {
-        names[index].withUnsafeBytes { name in
-            name.count == key.count && (key.count == 0 || memcmp(name.baseAddress!, key.baseAddress!, key.count) == 0)
-        }
+        names[index].matches(key)
     }
 
     func encode(_ document: DocumentView, into out: RowBuffer) throws {
@@ -57,7 +76,7 @@ final class CopyBinaryEncoder: RowEncoder {
             if guess < names.count, same(element.keyBytes, guess) {
                 found = guess
             } else {
-                for index in names.indices where same(element.keyBytes, index) {
+                for index in 0..<names.count where same(element.keyBytes, index) {
                     found = index
                     break
                 }
@@ -72,20 +91,20 @@ final class CopyBinaryEncoder: RowEncoder {
             guess = found + 1
         }
         out.append(bigEndian: Int16(columns.count))
-        for (index, column) in columns.enumerated() {
+        for index in 0..<names.count {
             guard let element = slots[index], element.typeByte != BSONType.null.rawValue, element.typeByte != BSONType.undefined.rawValue else {
                 out.append(bigEndian: Int32(-1))
                 continue
             }
             do {
-                limit = column.limit
-                try field(element, column.type, elementOID: PGType.elementOID(ofArray: column.oid) ?? 0, out)
+                limit = limits[index]
+                try field(element, types[index], elementOID: elementOIDs[index], out)
             } catch let failure as Failure {
-                throw Failure(message: "field '\(column.name)' → column \(column.sqlType): \(failure.message)")
+                throw Failure(message: "field '\(columns[index].name)' → column \(columns[index].sqlType): \(failure.message)")
             } catch let failure as BSONToJSON.Failure {
-                throw Failure(message: "field '\(column.name)' → column \(column.sqlType): \(failure.message)")
+                throw Failure(message: "field '\(columns[index].name)' → column \(columns[index].sqlType): \(failure.message)")
             } catch let refusal as FloatFit.Refusal {
-                throw Failure(message: "field '\(column.name)' → column \(column.sqlType): \(refusal.message)")
+                throw Failure(message: "field '\(columns[index].name)' → column \(columns[index].sqlType): \(refusal.message)")
             }
         }
     }

@@ -18,7 +18,10 @@ final class CopyReader {
     private var expectHeader = false
     /// Keep the last row's bytes (the source takes its resume position from it).
     let keepsLastRow: Bool
-    private(set) var lastRow: [UInt8] = []
+    /// The last row as libpq allocated it, freed when the next one comes:
+    /// holding on to it costs nothing, where copying every row cost a copy per row.
+    private var lastRowMessage: UnsafeMutablePointer<CChar>?
+    private var lastRow = UnsafeRawBufferPointer(start: nil, count: 0)
 
     init(columns: [PGColumn], options: ValueOptions, label: String, keepsLastRow: Bool = false) {
         self.columns = columns
@@ -50,8 +53,19 @@ final class CopyReader {
         try connection.exec("COPY (\(select)) TO STDOUT\(binary == nil ? "" : " (FORMAT binary)")", "read \(label)")
         copying = true
         expectHeader = binary != nil
-        lastRow.removeAll(keepingCapacity: true)
+        forgetLastRow()
     }
+
+    deinit { forgetLastRow() }
+
+    private func forgetLastRow() {
+        if let lastRowMessage { PQfreemem(lastRowMessage) }
+        lastRowMessage = nil
+        lastRow = UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+
+    /// The bytes of the last row read (empty before the first).
+    func withLastRow<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T { try body(lastRow) }
 
     /// Forgets a COPY cut short: its connection is mid-protocol and must not be reused.
     func abandon() { copying = false }
@@ -62,7 +76,8 @@ final class CopyReader {
         while batch.count < limit {
             let length = PQgetCopyData(connection.conn, &buffer, 0)
             if length > 0, let row = buffer {
-                defer { PQfreemem(row) }
+                var kept = false
+                defer { if !kept { PQfreemem(row) } }
                 var bytes: UnsafeRawBufferPointer
                 do {
                     if let binary {
@@ -84,8 +99,10 @@ final class CopyReader {
                     throw PluginError.data("postgres: \(label): \(failure.message)")
                 }
                 if keepsLastRow {
-                    lastRow.removeAll(keepingCapacity: true)
-                    lastRow.append(contentsOf: bytes)
+                    forgetLastRow()
+                    lastRowMessage = row
+                    lastRow = bytes
+                    kept = true
                 }
                 continue
             }

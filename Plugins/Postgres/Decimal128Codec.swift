@@ -32,26 +32,12 @@ enum Decimal128Codec {
             }
             return nil
         }
-        var coefficient: UInt128 = 0
-        var stored = 0
-        var exponent = 0
-        var sawDigit = false
+        var digits = Digits()
         var afterPoint = false
         while index < text.count {
             let byte = text[index]
             if byte >= 0x30 && byte <= 0x39 {
-                sawDigit = true
-                if afterPoint { exponent -= 1 }
-                if stored == 0 && byte == 0x30 {
-                    // Leading zeros are not significant.
-                } else if stored < maxDigits {
-                    stored += 1
-                    coefficient = coefficient * 10 + UInt128(byte - 0x30)
-                } else {
-                    // A 35th significant digit: only a zero can go, into the exponent.
-                    guard byte == 0x30 else { return nil }
-                    exponent += 1
-                }
+                guard digits.add(byte - 0x30, afterPoint: afterPoint) else { return nil }
             } else if byte == UInt8(ascii: ".") && !afterPoint {
                 afterPoint = true
             } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
@@ -70,41 +56,74 @@ enum Decimal128Codec {
                     index += 1
                 }
                 guard any, index == text.count else { return nil }
-                exponent += exponentNegative ? -value : value
+                digits.exponent += exponentNegative ? -value : value
                 break
             } else {
                 return nil
             }
             index += 1
         }
-        guard sawDigit else { return nil }
-        // An exponent out of range moves into the coefficient when that is exact
-        // (zeros appended, or trailing zeros dropped); zero clamps.
-        if exponent > maxExponent {
-            if coefficient == 0 {
-                exponent = maxExponent
+        return digits.encode(negative: negative)
+    }
+
+    /// A decimal number taken in digit by digit as its text reads; the one
+    /// rule for text (`encode`) and for PostgreSQL's binary numerics.
+    struct Digits {
+        var coefficient: UInt128 = 0
+        var stored = 0
+        var exponent = 0
+        var sawDigit = false
+
+        /// False for a 35th significant digit that is not zero: no exact decimal128.
+        @inline(__always)
+        mutating func add(_ digit: UInt8, afterPoint: Bool) -> Bool {
+            sawDigit = true
+            if afterPoint { exponent -= 1 }
+            if stored == 0 && digit == 0 {
+                // Leading zeros are not significant.
+            } else if stored < maxDigits {
+                stored += 1
+                coefficient = coefficient * 10 + UInt128(digit)
             } else {
-                while exponent > maxExponent {
-                    guard stored < maxDigits else { return nil }
-                    coefficient *= 10
-                    stored += 1
-                    exponent -= 1
-                }
+                // A 35th significant digit: only a zero can go, into the exponent.
+                guard digit == 0 else { return false }
+                exponent += 1
             }
-        } else if exponent < minExponent {
-            if coefficient == 0 {
-                exponent = minExponent
-            } else {
-                while exponent < minExponent {
-                    guard coefficient % 10 == 0 else { return nil }
-                    coefficient /= 10
-                    exponent += 1
-                }
-            }
+            return true
         }
-        let biased = UInt64(exponent + exponentBias)
-        let high = (negative ? 0x8000_0000_0000_0000 : 0) | (biased << 49) | UInt64(truncatingIfNeeded: coefficient >> 64)
-        return (UInt64(truncatingIfNeeded: coefficient), high)
+
+        /// The two halves, or nil with no digit or an exponent no coefficient can reach.
+        func encode(negative: Bool) -> (low: UInt64, high: UInt64)? {
+            guard sawDigit else { return nil }
+            var coefficient = coefficient, stored = stored, exponent = exponent
+            // An exponent out of range moves into the coefficient when that is exact
+            // (zeros appended, or trailing zeros dropped); zero clamps.
+            if exponent > maxExponent {
+                if coefficient == 0 {
+                    exponent = maxExponent
+                } else {
+                    while exponent > maxExponent {
+                        guard stored < maxDigits else { return nil }
+                        coefficient *= 10
+                        stored += 1
+                        exponent -= 1
+                    }
+                }
+            } else if exponent < minExponent {
+                if coefficient == 0 {
+                    exponent = minExponent
+                } else {
+                    while exponent < minExponent {
+                        guard coefficient % 10 == 0 else { return nil }
+                        coefficient /= 10
+                        exponent += 1
+                    }
+                }
+            }
+            let biased = UInt64(exponent + exponentBias)
+            let high = (negative ? 0x8000_0000_0000_0000 : 0) | (biased << 49) | UInt64(truncatingIfNeeded: coefficient >> 64)
+            return (UInt64(truncatingIfNeeded: coefficient), high)
+        }
     }
 
     private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ word: StaticString) -> Bool {

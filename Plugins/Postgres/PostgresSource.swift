@@ -186,7 +186,7 @@ final class PostgresSource: SourcePlugin {
     private func advance() throws {
         guard !keyIndices.isEmpty else { return }
         let binary = reader.binary, decoder = reader.decoder
-        try reader.lastRow.withUnsafeBytes { row in
+        try reader.withLastRow { row in
             var state = emptyState
             let cursorText: String?
             do {
