@@ -351,39 +351,37 @@ final class PostgresSink: SinkPlugin {
         }
     }
 
+    /// Encodes the batch while its first COPY is under way: rows go out in
+    /// chunks as they are encoded, so the server stores one chunk while the
+    /// next is encoded (a worker used to encode the whole batch, then wait
+    /// for the server). The encoded rows stay in `rows` for the retries.
     private func load(_ batch: BatchView, _ connection: PGConnection, _ result: inout SinkResult) throws {
         rows.removeAll()
         rowIndex.removeAll(keepingCapacity: true)
-        for (index, document) in batch.enumerated() {
-            let start = rows.count
-            do {
-                try encoder.encode(document, into: rows)
-                rowIndex.append((index, start, rows.count))
-            } catch let failure as CopyTextEncoder.Failure {
-                rows.truncate(to: start)
-                result.rejects.reject(index, "postgres: \(settings.tableLabel): \(failure.message)")
-            }
-        }
-        try loadRows(rowIndex[...], connection, &result, top: true)
+        guard batch.count > 0 else { return }
+        try loadRows(nil, encoding: batch, connection, &result)
     }
 
     /// Loads rows in a savepoint; a row-level failure (bad value, constraint)
-    /// splits the rows in halves until the failing rows stand alone and are rejected.
-    private func loadRows(_ slice: ArraySlice<(document: Int, start: Int, end: Int)>, _ connection: PGConnection, _ result: inout SinkResult, top: Bool) throws {
-        guard let first = slice.first, let last = slice.last else { return }
+    /// splits the rows in halves until the failing rows stand alone and are
+    /// rejected. With `batch`, the rows are first encoded from it, during the COPY.
+    private func loadRows(_ given: ArraySlice<(document: Int, start: Int, end: Int)>?, encoding batch: BatchView? = nil, _ connection: PGConnection, _ result: inout SinkResult) throws {
+        if let given, given.isEmpty { return }
         try connection.exec("SAVEPOINT ferry_load", "savepoint")
         let dirtyBefore = stageDirty
         do {
-            try copyAndMerge(first.start..<last.end, rowCount: slice.count, connection, &result)
+            try copyAndMerge(given, encoding: batch, connection, &result)
             try connection.exec("RELEASE SAVEPOINT ferry_load", "release savepoint")
         } catch let error as PluginError {
+            // Only rows all encoded can be split and tried again.
+            guard let slice = given ?? (encodedAll ? rowIndex[...] : nil), let first = slice.first else { throw error }
             let state = connection.lastState
             if copyDirectly && state == "23505" && !connection.isBroken {
                 copyDirectly = false
                 context.log(.info, "postgres: \(settings.tableLabel) has rows with these keys now; merging from here on")
                 try connection.exec("ROLLBACK TO SAVEPOINT ferry_load; RELEASE SAVEPOINT ferry_load", "roll back to savepoint")
                 stageDirty = dirtyBefore
-                try loadRows(slice, connection, &result, top: top)
+                try loadRows(slice, connection, &result)
                 return
             }
             let rowLevel = state.hasPrefix("22") || state.hasPrefix("23") || state == "21000"
@@ -395,23 +393,64 @@ final class PostgresSink: SinkPlugin {
                 return
             }
             let middle = slice.startIndex + slice.count / 2
-            try loadRows(slice[..<middle], connection, &result, top: false)
-            try loadRows(slice[middle...], connection, &result, top: false)
+            try loadRows(slice[..<middle], connection, &result)
+            try loadRows(slice[middle...], connection, &result)
         }
     }
 
-    private func copyAndMerge(_ bytes: Range<Int>, rowCount: Int, _ connection: PGConnection, _ result: inout SinkResult) throws {
+    /// Set once every document of the batch being loaded has been encoded (or rejected).
+    private var encodedAll = false
+
+    /// Bytes encoded before they are sent: big enough for few calls, small
+    /// enough that the server starts on a batch early.
+    static let streamChunk = 256 * 1024
+
+    private func copyAndMerge(_ given: ArraySlice<(document: Int, start: Int, end: Int)>?, encoding batch: BatchView?, _ connection: PGConnection, _ result: inout SinkResult) throws {
         let list = columns.map { SQL.ident($0.name) }.joined(separator: ", ")
         let direct = mode == .insert || mode == .replace || copyDirectly
         if !direct && stageDirty {
             try connection.exec("DELETE FROM ferry_stage", "empty the staging table")
             stageDirty = false
         }
-        try connection.exec("COPY \(direct ? target : "ferry_stage") (\(list)) FROM STDIN\(binary ? " (FORMAT binary)" : "")", "load \(settings.tableLabel)")
-        if binary { try CopyBinaryEncoder.header.withUnsafeBytes { try connection.putCopyData($0, "load \(settings.tableLabel)") } }
-        try connection.putCopyData(UnsafeRawBufferPointer(rebasing: rows.bytes[bytes]), "load \(settings.tableLabel)")
-        if binary { try CopyBinaryEncoder.trailer.withUnsafeBytes { try connection.putCopyData($0, "load \(settings.tableLabel)") } }
-        try connection.endCopy("load \(settings.tableLabel)")
+        let what = "load \(settings.tableLabel)"
+        try connection.exec("COPY \(direct ? target : "ferry_stage") (\(list)) FROM STDIN\(binary ? " (FORMAT binary)" : "")", what)
+        if binary { try CopyBinaryEncoder.header.withUnsafeBytes { try connection.putCopyData($0, what) } }
+        let rowCount: Int
+        if let batch {
+            encodedAll = false
+            // A failed send does not stop the encoding: a retry needs every row.
+            var sent = 0
+            var sendError: PluginError?
+            for (index, document) in batch.enumerated() {
+                let start = rows.count
+                do {
+                    try encoder.encode(document, into: rows)
+                    rowIndex.append((index, start, rows.count))
+                } catch let failure as CopyTextEncoder.Failure {
+                    rows.truncate(to: start)
+                    result.rejects.reject(index, "postgres: \(settings.tableLabel): \(failure.message)")
+                }
+                if sendError == nil, rows.count - sent >= Self.streamChunk {
+                    do {
+                        try connection.putCopyData(UnsafeRawBufferPointer(rebasing: rows.bytes[sent..<rows.count]), what)
+                    } catch let error as PluginError {
+                        sendError = error
+                    }
+                    sent = rows.count
+                }
+            }
+            encodedAll = true
+            if let sendError { throw sendError }
+            try connection.putCopyData(UnsafeRawBufferPointer(rebasing: rows.bytes[sent..<rows.count]), what)
+            rowCount = rowIndex.count
+        } else if let given, let first = given.first, let last = given.last {
+            try connection.putCopyData(UnsafeRawBufferPointer(rebasing: rows.bytes[first.start..<last.end]), what)
+            rowCount = given.count
+        } else {
+            rowCount = 0
+        }
+        if binary { try CopyBinaryEncoder.trailer.withUnsafeBytes { try connection.putCopyData($0, what) } }
+        try connection.endCopy(what)
         if direct {
             result.inserted += UInt64(rowCount)
             return

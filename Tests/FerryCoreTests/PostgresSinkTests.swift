@@ -125,6 +125,39 @@ struct PostgresSinkTests {
         #expect(dead.contains("field 'colour' has no column"))
     }
 
+    @Test("a batch sent in many chunks while it is encoded: refusals deep inside it are rejected alone, every other row lands once", arguments: ["binary", "text"])
+    func streamedBatchRejects(format: String) throws {
+        let target = PostgresFixture.name("stream_dst")
+        try pg.sql("CREATE TABLE \(target) (id int PRIMARY KEY, qty int NOT NULL CHECK (qty >= 0), label text)")
+        // 20,000 rows of ~250 bytes: about 5 MB, many times the sink's send chunk.
+        let refused: Set<Int> = [3, 9_001, 19_999]  // by the server (check constraint)
+        let rejected: Set<Int> = [15_000]  // by the plugin (not an integer)
+        let label = String(repeating: "x", count: 240)
+        var lines: [String] = []
+        for id in 1...20_000 {
+            let qty = refused.contains(id) ? "-1" : rejected.contains(id) ? #""many""# : "\(id)"
+            lines.append(#"{"id": \#(id), "qty": \#(qty), "label": "\#(label)"}"#)
+        }
+        let input = "\(pg.work)/\(target).jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let deadLetters = "\(pg.work)/\(target).dead.jsonl"
+        let report = try pg.run(
+            """
+            source: {plugin: file, config: {path: \(input)}}
+            sink: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(target), key: [id], mode: insert, copy_format: \(format)}}
+            batch_size: 20000
+            """, deadLetters: deadLetters)
+        #expect(report.statistics.deadLettered == 4)
+        #expect(report.statistics.inserted == 19_996)
+        #expect(try pg.int("SELECT count(*) FROM \(target)") == 19_996)
+        #expect(try pg.int("SELECT count(DISTINCT id) FROM \(target)") == 19_996)
+        #expect(try pg.int("SELECT count(*) FROM \(target) WHERE id IN (3, 9001, 15000, 19999)") == 0)
+        #expect(try pg.int("SELECT count(*) FROM \(target) WHERE qty <> id OR length(label) <> 240") == 0)
+        let dead = try String(contentsOfFile: deadLetters, encoding: .utf8)
+        #expect(dead.split(separator: "\n").count == 4)
+        #expect(dead.contains("violates check constraint"))
+    }
+
     @Test("BSON values of other shapes land exactly: dates, decimal128, ISO strings, doubles into numeric, uuid text", arguments: ["binary", "text"])
     func bsonIntoTypedColumns(format: String) throws {
         let target = PostgresFixture.name("shapes_dst")
