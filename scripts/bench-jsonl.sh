@@ -135,7 +135,7 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$RECORDS" "$BYTES" "$(nproc)" "$LOAD_BEFORE" "$LOAD_AFTER" "$BATCH" "$(cat "$WORK/sample.jsonl")" \
     "${TIMES[cat]}" "${TIMES[jq]}" "${TIMES[file]}" "${TIMES[filesync]}" "${TIMES[blackhole]}" \
     "${RSS[cat]}" "${RSS[jq]}" "${RSS[file]}" "${RSS[filesync]}" "${RSS[blackhole]}" <<'EOF'
-import statistics, sys
+import os, statistics, sys
 records, size, cores = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 load_before, load_after, batch, sample = sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 keys = ["cat", "jq", "file", "filesync", "blackhole"]
@@ -168,5 +168,9 @@ print(f"- file → file ≥ 1,000,000 records/s: {file_rate:,.0f} (fsync off), {
 print(f"- file → blackhole ≥ 200 MB/s: {hole_mbs:,.0f} MB/s — {verdict(hole_mbs >= 200)}")
 print(f"- peak RSS < 100 MiB: {peak:.1f} MiB — {verdict(peak < 100)}")
 print(f"- time per record: file → file {med['file'] / records * 1e9:,.0f} ns, file → blackhole {med['blackhole'] / records * 1e9:,.0f} ns")
+if os.environ.get("BENCH_SUMMARY"):
+    # One line per run for bench-all.sh's 1M-against-5M comparison.
+    with open(os.environ["BENCH_SUMMARY"], "a") as summary:
+        print(f"jsonl {records} file_ns={med['file'] / records * 1e9:.1f} blackhole_ns={med['blackhole'] / records * 1e9:.1f} rss_mib={peak:.1f}", file=summary)
 print(f"- ferry's output reads back with jq; its first line: `{sample}`")
 EOF

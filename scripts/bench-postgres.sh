@@ -8,7 +8,8 @@
 # server, REPEAT interleaved rounds of:
 #   (a)  psql \copy (…) to stdout (format binary) | psql \copy dst from stdin
 #        (format binary) into a keyed table (primary key id): the limit for (b)
-#   (a0) the same pipe into a keyless table: the limit for (b0)
+#   (a0) the same pipe into a keyless table: the limit for (b0); also read in
+#        key order (ORDER BY id), the order the source reads in
 #   (b)  ferry run, first run of the incremental pipeline = full copy into a
 #        keyed table (upsert sink, empty-target fast path)
 #   (b0) ferry run, mode full, sink mode insert, into a keyless table
@@ -162,12 +163,12 @@ full_yaml "$WORKERS" 1 >"$WORK/ferry/full.yaml"
 full_yaml 1 1 >"$WORK/ferry/full-w1.yaml"
 full_yaml 2 2 >"$WORK/ferry/full-l2.yaml"
 FERRY=("$BIN/ferry" run --no-progress --plugins "$BIN" --state-dir "$WORK/ferry/state")
-pipe() { # table
-    run_timed bash -c "'$PG_BIN/psql' -X -q -d '$DSN' -c '\\copy (SELECT * FROM src) TO STDOUT (FORMAT binary)' | '$PG_BIN/psql' -X -q -d '$DSN' -c '\\copy $1 FROM STDIN (FORMAT binary)'"
+pipe() { # table [order]
+    run_timed bash -c "'$PG_BIN/psql' -X -q -d '$DSN' -c '\\copy (SELECT * FROM src${2:+ ORDER BY $2}) TO STDOUT (FORMAT binary)' | '$PG_BIN/psql' -X -q -d '$DSN' -c '\\copy $1 FROM STDIN (FORMAT binary)'"
 }
 
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
-VARIANTS=(a a0 b b0)
+VARIANTS=(a a0 a0o b b0)
 if [ "$EXTRA" = 1 ]; then VARIANTS+=(b0w1 b0l2); fi
 declare -A WALL CPUS RSS
 # The machine is shared: the full copies run interleaved, REPEAT times, and
@@ -175,10 +176,11 @@ declare -A WALL CPUS RSS
 for round in $(seq 1 "$REPEAT"); do
     for variant in "${VARIANTS[@]}"; do
         log "round $round/$REPEAT: $variant"
-        case "$variant" in a) table=dst_a ;; a0) table=dst_a0 ;; b) table=dst_b ;; *) table=dst_b0 ;; esac
+        case "$variant" in a) table=dst_a ;; a0 | a0o) table=dst_a0 ;; b) table=dst_b ;; *) table=dst_b0 ;; esac
         psql_ -c "TRUNCATE $table" -c "CHECKPOINT"
         case "$variant" in
             a | a0) pipe "$table" ;;
+            a0o) pipe "$table" id ;;
             b) rm -rf "$WORK/ferry/state"; run_timed "${FERRY[@]}" "$WORK/ferry/inc.yaml" ;;
             b0) run_timed "${FERRY[@]}" "$WORK/ferry/full.yaml" ;;
             b0w1) run_timed "${FERRY[@]}" "$WORK/ferry/full-w1.yaml" ;;
@@ -228,9 +230,9 @@ DIFF=$(psql_ -At -c "SELECT (SELECT count(*) FROM (SELECT * FROM src EXCEPT SELE
 DIFF0=$(psql_ -At -c "SELECT count(*) FROM (SELECT * FROM dst_a0 EXCEPT SELECT * FROM dst_b0) x")
 
 ARGS=()
-for key in a a0 b b0 b0w1 b0l2 c0 c d e; do ARGS+=("$key=${WALL[$key]:-}|${CPUS[$key]:-}|${RSS[$key]:-0}"); done
+for key in a a0 a0o b b0 b0w1 b0l2 c0 c d e; do ARGS+=("$key=${WALL[$key]:-}|${CPUS[$key]:-}|${RSS[$key]:-0}"); done
 python3 - "$ROWS" "$CHANGED" "$WORKERS" "$BATCH" "$(nproc)" "$LOAD_BEFORE" "$LOAD_AFTER" "$DIFF" "$DIFF0" "${ARGS[@]}" <<'EOF'
-import statistics, sys
+import os, statistics, sys
 rows, changed, workers, batch, cores = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 load_before, load_after, diff, diff0 = sys.argv[6], sys.argv[7], sys.argv[8], sys.argv[9]
 runs = {}
@@ -251,6 +253,7 @@ print("|---|---:|---:|---:|---:|---:|---:|")
 labels = {
     "a": ("(a) psql binary COPY pipe → keyed table", rows, None),
     "a0": ("(a0) psql binary COPY pipe → keyless table", rows, None),
+    "a0o": ("(a0) the same pipe reading in key order (ORDER BY id), as a resumable read does", rows, "a0"),
     "b": (f"(b) ferry full copy → keyed table (upsert, empty target), {workers} workers", rows, "a"),
     "b0": (f"(b0) ferry full copy → keyless table (insert), {workers} workers", rows, "a0"),
     "b0w1": ("(b0) the same, 1 worker", rows, "a0"),
@@ -268,19 +271,24 @@ for key, (label, n, base) in labels.items():
     spread = f"{min(walls):.2f}–{max(walls):.2f}" if len(walls) > 1 else "–"
     rate = f"{n / m:,.0f}" if n else "–"
     ratio = f"{med[base] / m:.2f}×" if base else "–"
-    mem = "–" if key in ("a", "a0", "c0") else f"{rss:.1f} MiB"
+    mem = "–" if key in ("a", "a0", "a0o", "c0") else f"{rss:.1f} MiB"
     print(f"| {label} | {m:.2f} | {spread} | {rate} | {ratio} | {statistics.median(cpus):.2f} | {mem} |")
 print()
 def verdict(ok): return "met" if ok else "MISSED"
 b, b0 = med["a"] / med["b"], med["a0"] / med["b0"]
 c, d = med["c"] / med["b"], med["d"] / med["b"]
-peak = max(runs[k][2] for k in runs if k not in ("a", "a0", "c0"))
+peak = max(runs[k][2] for k in runs if k not in ("a", "a0", "a0o", "c0"))
 print(f"- (b) ≥ 0.9× (a): {b:.2f}× — {verdict(b >= 0.9)}; (b0) ≥ 0.9× (a0): {b0:.2f}× — {verdict(b0 >= 0.9)}")
+print(f"- (b0) against the pipe reading in key order: {med['a0o'] / med['b0']:.2f}× (the source reads in key order so that a lost connection resumes after the last key handed out)")
 print(f"- (c) ≤ 10% of (b): {100 * c:.1f}% — {verdict(c <= 0.10)}; (d) ≤ 3% of (b): {100 * d:.1f}% — {verdict(d <= 0.03)}")
 print(f"- (c) against the server's share (c0): {med['c'] / med['c0']:.2f}×")
 print(f"- (e) ≤ 1.5× (b): {med['e'] / med['b']:.2f}× — {verdict(med['e'] <= 1.5 * med['b'])}")
 print(f"- peak RSS < 100 MiB: {peak:.1f} MiB — {verdict(peak < 100)}")
 print(f"- time per row: (b) {med['b'] / rows * 1e9:,.0f} ns, (b0) {med['b0'] / rows * 1e9:,.0f} ns")
+if os.environ.get("BENCH_SUMMARY"):
+    # One line per run for bench-all.sh's 1M-against-5M comparison.
+    with open(os.environ["BENCH_SUMMARY"], "a") as summary:
+        print(f"postgres {rows} b_ns={med['b'] / rows * 1e9:.1f} b0_ns={med['b0'] / rows * 1e9:.1f} rss_mib={peak:.1f}", file=summary)
 print(f"- target equals source after (d): {'yes' if diff == '0' else 'NO (' + diff + ' rows differ)'}; "
       f"(b0) equals (a0): {'yes' if diff0 == '0' else 'NO (' + diff0 + ' rows differ)'}")
 EOF
