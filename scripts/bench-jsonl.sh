@@ -171,6 +171,7 @@ print(f"- time per record: file → file {med['file'] / records * 1e9:,.0f} ns, 
 if os.environ.get("BENCH_SUMMARY"):
     # One line per run for bench-all.sh's 1M-against-5M comparison.
     with open(os.environ["BENCH_SUMMARY"], "a") as summary:
-        print(f"jsonl {records} file_ns={med['file'] / records * 1e9:.1f} blackhole_ns={med['blackhole'] / records * 1e9:.1f} rss_mib={peak:.1f}", file=summary)
+        print(f"jsonl {records} file_ns={med['file'] / records * 1e9:.1f} blackhole_ns={med['blackhole'] / records * 1e9:.1f} rss_mib={peak:.1f} "
+              f"baseline:cat_ns={med['cat'] / records * 1e9:.1f}", file=summary)
 print(f"- ferry's output reads back with jq; its first line: `{sample}`")
 EOF

@@ -288,7 +288,8 @@ print(f"- time per row: (b) {med['b'] / rows * 1e9:,.0f} ns, (b0) {med['b0'] / r
 if os.environ.get("BENCH_SUMMARY"):
     # One line per run for bench-all.sh's 1M-against-5M comparison.
     with open(os.environ["BENCH_SUMMARY"], "a") as summary:
-        print(f"postgres {rows} b_ns={med['b'] / rows * 1e9:.1f} b0_ns={med['b0'] / rows * 1e9:.1f} rss_mib={peak:.1f}", file=summary)
+        print(f"postgres {rows} b_ns={med['b'] / rows * 1e9:.1f} b0_ns={med['b0'] / rows * 1e9:.1f} rss_mib={peak:.1f} "
+              f"baseline:a_ns={med['a'] / rows * 1e9:.1f} baseline:a0_ns={med['a0'] / rows * 1e9:.1f}", file=summary)
 print(f"- target equals source after (d): {'yes' if diff == '0' else 'NO (' + diff + ' rows differ)'}; "
       f"(b0) equals (a0): {'yes' if diff0 == '0' else 'NO (' + diff0 + ' rows differ)'}")
 EOF
