@@ -63,7 +63,7 @@ for bench in $BENCHES; do
             ;;
         postgres)
             section "bench-postgres (1M)" env ROWS="${ROWS:-1000000}" EXTRA="${EXTRA:-1}" scripts/bench-postgres.sh
-            if [ "$SCALE" = 1 ]; then section "bench-postgres (${SCALE_ROWS})" env ROWS="$SCALE_ROWS" REPEAT=1 scripts/bench-postgres.sh; fi
+            if [ "$SCALE" = 1 ]; then section "bench-postgres (${SCALE_ROWS})" env ROWS="$SCALE_ROWS" scripts/bench-postgres.sh; fi
             ;;
         mongo)
             section "bench-mongo" env DOCS="${DOCS:-200000}" scripts/bench-mongo.sh
