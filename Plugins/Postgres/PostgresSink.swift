@@ -358,6 +358,7 @@ final class PostgresSink: SinkPlugin {
     private func load(_ batch: BatchView, _ connection: PGConnection, _ result: inout SinkResult) throws {
         rows.removeAll()
         rowIndex.removeAll(keepingCapacity: true)
+        encodedAll = false
         guard batch.count > 0 else { return }
         try loadRows(nil, encoding: batch, connection, &result)
     }
@@ -417,7 +418,6 @@ final class PostgresSink: SinkPlugin {
         if binary { try CopyBinaryEncoder.header.withUnsafeBytes { try connection.putCopyData($0, what) } }
         let rowCount: Int
         if let batch {
-            encodedAll = false
             // A failed send does not stop the encoding: a retry needs every row.
             var sent = 0
             var sendError: PluginError?
