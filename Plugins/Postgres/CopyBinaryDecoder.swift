@@ -315,17 +315,32 @@ final class CopyBinaryDecoder {
         }
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS[.f]Z` for years 1 to 9999, as the text route
-    /// makes it from timestamp_out's text (the fraction without trailing
-    /// zeros), written in place: this runs for every timestamp of a copy.
-    private func isoTimestamp(_ micros: Int64) -> UnsafeRawBufferPointer {
+    /// A timestamp's civil date, second of the day, and fraction of a second
+    /// as timestamp_out shows it: its digits without trailing zeros, and how many.
+    static func timestampParts(_ micros: Int64) -> (year: Int64, month: Int, day: Int, seconds: Int, fraction: Int, width: Int) {
         var days = micros / 86_400_000_000
         var rest = micros % 86_400_000_000
         if rest < 0 {
             rest += 86_400_000_000
             days -= 1
         }
-        let (year, month, day) = Self.civil(daysSince1970: days + 10957)
+        let (year, month, day) = civil(daysSince1970: days + 10957)
+        var fraction = Int(rest % 1_000_000)
+        var width = fraction == 0 ? 0 : 6
+        while width > 0 && fraction % 10 == 0 {
+            fraction /= 10
+            width -= 1
+        }
+        return (year, month, day, Int(rest / 1_000_000), fraction, width)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.f]Z` for years 1 to 9999, as the text route
+    /// makes it from timestamp_out's text (the fraction without trailing
+    /// zeros), written in place: this runs for every timestamp of a copy.
+    private func isoTimestamp(_ micros: Int64) -> UnsafeRawBufferPointer {
+        let parts = Self.timestampParts(micros)
+        let (year, month, day, seconds, width) = (parts.year, parts.month, parts.day, parts.seconds, parts.width)
+        var fraction = parts.fraction
         let out = iso
         func pair(_ value: Int, _ at: Int) {
             out[at] = UInt8(truncatingIfNeeded: 0x30 + value / 10)
@@ -338,20 +353,13 @@ final class CopyBinaryDecoder {
         out[7] = 0x2D
         pair(day, 8)
         out[10] = 0x54
-        let seconds = Int(rest / 1_000_000)
         pair(seconds / 3600, 11)
         out[13] = 0x3A
         pair(seconds / 60 % 60, 14)
         out[16] = 0x3A
         pair(seconds % 60, 17)
         var count = 19
-        var fraction = Int(rest % 1_000_000)
-        if fraction != 0 {
-            var width = 6
-            while fraction % 10 == 0 {
-                fraction /= 10
-                width -= 1
-            }
+        if width > 0 {
             out[19] = 0x2E
             for place in stride(from: width, to: 0, by: -1) {
                 out[19 + place] = UInt8(truncatingIfNeeded: 0x30 + fraction % 10)
@@ -366,28 +374,15 @@ final class CopyBinaryDecoder {
     /// `YYYY-MM-DD HH:MM:SS[.ffffff]` as timestamp_out writes it (the
     /// fraction without trailing zeros); the year.
     private func putTimestamp(_ micros: Int64) -> Int64 {
-        var days = micros / 86_400_000_000
-        var rest = micros % 86_400_000_000
-        if rest < 0 {
-            rest += 86_400_000_000
-            days -= 1
-        }
-        let (year, month, day) = Self.civil(daysSince1970: days + 10957)
+        let (year, month, day, seconds, fraction, width) = Self.timestampParts(micros)
         putDate(year, month, day)
         scratch.append(0x20)
-        let seconds = Int(rest / 1_000_000)
         putDigits(seconds / 3600, 2)
         scratch.append(0x3A)
         putDigits(seconds / 60 % 60, 2)
         scratch.append(0x3A)
         putDigits(seconds % 60, 2)
-        var fraction = Int(rest % 1_000_000)
-        if fraction != 0 {
-            var width = 6
-            while fraction % 10 == 0 {
-                fraction /= 10
-                width -= 1
-            }
+        if width > 0 {
             scratch.append(0x2E)
             putDigits(fraction, width)
         }
