@@ -108,18 +108,15 @@ BIN="$BUILD_DIR/release"
 # can write, which /tmp is.
 WORK="$(mktemp -d /tmp/ferry-bench-mongo.XXXXXX)"
 LOCAL=""
-RUN_AS=()
-if [ "$(id -u)" = 0 ]; then RUN_AS=(runuser -u postgres --); fi
-PGDATA="$WORK/pg/data"
+# shellcheck source=scripts/lib/bench-pg.sh
+. "$REPO_ROOT/scripts/lib/bench-pg.sh"
 MONGO_PID=""
 # Is the process still the one we started (pids are reused)?
 is_ours() { [ -n "$1" ] && [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- "$2"; }
 cleanup() {
     # A second signal must not cut the clean-up short.
     trap '' INT TERM
-    if [ -f "$PGDATA/postmaster.pid" ]; then
-        (cd / && "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" stop -m immediate -w >/dev/null 2>&1) || true
-    fi
+    bench_pg_stop
     if is_ours "$MONGO_PID" "secantus --config $WORK/"; then
         kill -TERM "$MONGO_PID" 2>/dev/null || true
         for _ in $(seq 1 50); do
@@ -136,7 +133,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 chmod 755 "$WORK"
 LOCAL="$(mktemp -d "$BUILD_DIR/ferry-bench-mongo.XXXXXX")"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 log "compiling scripts/bench/mongo_drain.c"
 DRAIN="$LOCAL/mongo_drain"
@@ -152,7 +148,7 @@ done
 # --- SecantusDB ----------------------------------------------------------------
 SERVER="the server at MONGO_URI"
 if [ -z "$MONGO_URI" ]; then
-    MONGO_PORT="$(free_port)"
+    MONGO_PORT="$(bench_free_port)"
     SERVER="SecantusDB $("$PY" -c 'import importlib.metadata as m; print(m.version("secantusdb"))' 2>/dev/null || echo '?') in memory"
     log "starting $SERVER on 127.0.0.1:$MONGO_PORT"
     # An empty --config keeps a secantusd.toml elsewhere on the machine from
@@ -176,24 +172,7 @@ fi
 "$DRAIN" ping "$MONGO_URI" admin x >/dev/null || die "no answer from the MongoDB server"
 
 # --- PostgreSQL ------------------------------------------------------------------
-mkdir -p "$WORK/pg/sock"
-[ "${#RUN_AS[@]}" -gt 0 ] && chown -R postgres: "$WORK/pg"
-PG_PORT="$(free_port)"
-log "PostgreSQL: initdb + start on 127.0.0.1:$PG_PORT"
-(cd / && "${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PGDATA" -U bench -A trust >/dev/null)
-cat >>"$PGDATA/postgresql.conf" <<EOF
-listen_addresses = '127.0.0.1'
-port = $PG_PORT
-unix_socket_directories = '$WORK/pg/sock'
-shared_buffers = 256MB
-max_wal_size = 4GB
-# Autovacuum would work on the rows one round loaded while the next round
-# reads, biasing whichever variant comes next.
-autovacuum = off
-EOF
-(cd / && "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg/postgres.log" -w start >/dev/null)
-DSN="postgresql://bench@127.0.0.1:$PG_PORT/postgres"
-psql_() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DSN" "$@"; }
+bench_pg_start "$WORK"
 # Every field of a seeded document has its column, so nothing is rejected as
 # unknown and every value is converted (ObjectId to text, decimal128 to
 # numeric, array to text[], document to jsonb, date to timestamptz).

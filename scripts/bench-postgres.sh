@@ -69,32 +69,15 @@ BIN="$BUILD_DIR/release"
 # --- a throwaway server ------------------------------------------------------
 WORK="$(mktemp -d /tmp/ferry-bench-pg.XXXXXX)"
 chmod 755 "$WORK"
-RUN_AS=()
-if [ "$(id -u)" = 0 ]; then RUN_AS=(runuser -u postgres --); fi
-PGDATA="$WORK/data"
+# shellcheck source=scripts/lib/bench-pg.sh
+. "$REPO_ROOT/scripts/lib/bench-pg.sh"
 cleanup() {
-    "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" stop -m immediate -w >/dev/null 2>&1 || true
+    bench_pg_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-mkdir -p "$WORK/sock" "$WORK/ferry"
-[ "${#RUN_AS[@]}" -gt 0 ] && chown postgres: "$WORK" "$WORK/sock"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-log "initdb + start on 127.0.0.1:$PORT"
-(cd / && "${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PGDATA" -U bench -A trust >/dev/null)
-cat >>"$PGDATA/postgresql.conf" <<EOF
-listen_addresses = '127.0.0.1'
-port = $PORT
-unix_socket_directories = '$WORK/sock'
-shared_buffers = 256MB
-max_wal_size = 4GB
-# Autovacuum would run on the table just loaded while the next variant runs, so
-# the order of the variants would bias them; it is off on this throwaway server.
-autovacuum = off
-EOF
-(cd / && "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$WORK/postgres.log" -w start >/dev/null)
-DSN="postgresql://bench@127.0.0.1:$PORT/postgres"
-psql_() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DSN" "$@"; }
+mkdir -p "$WORK/ferry"
+bench_pg_start "$WORK"
 
 KEYLESS_DDL="(id bigint NOT NULL, sku text NOT NULL, name text NOT NULL, description text, price numeric(10,2) NOT NULL, stock int NOT NULL, category text NOT NULL, updated_at timestamptz NOT NULL)"
 TABLE_DDL="(id bigint PRIMARY KEY, sku text NOT NULL, name text NOT NULL, description text, price numeric(10,2) NOT NULL, stock int NOT NULL, category text NOT NULL, updated_at timestamptz NOT NULL)"
