@@ -63,7 +63,7 @@ for bench in $BENCHES; do
             ;;
         postgres)
             # Five rounds at 1M: each copy takes about a second and a half, so one
-            # disturbed round of three moved the median by a third on a shared machine.
+            # disturbed round of three moved the median by a third.
             section "bench-postgres (1M)" env ROWS="${ROWS:-1000000}" EXTRA="${EXTRA:-1}" REPEAT="${REPEAT:-5}" scripts/bench-postgres.sh
             if [ "$SCALE" = 1 ]; then section "bench-postgres (${SCALE_ROWS})" env ROWS="$SCALE_ROWS" scripts/bench-postgres.sh; fi
             ;;
