@@ -17,6 +17,9 @@
  *   CANCELLABLE      a slow transform (up to 2 s a batch) that polls the
  *                    cancel flag and returns FERRY_ERR_CANCELLED, as
  *                    plugin-abi.md asks of long calls
+ *   RENDEZVOUS=N     open() waits (up to 3 s) until N opens of this library
+ *                    are inside open() at once, and fails if they never are:
+ *                    the run must open its instances side by side
  *   NAME=...         plugin name (default "fixture")
  */
 #include <stdlib.h>
@@ -40,6 +43,30 @@ __attribute__((constructor)) static void fx_load_noise(void) {
 static const ferry_host_api *fx_host;
 #endif
 
+#ifdef RENDEZVOUS
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+static pthread_mutex_t fx_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fx_arrived = PTHREAD_COND_INITIALIZER;
+static int fx_arrivals;
+/* How many opens had arrived when this one stopped waiting. */
+static int fx_rendezvous(void) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 3;
+    pthread_mutex_lock(&fx_lock);
+    fx_arrivals++;
+    pthread_cond_broadcast(&fx_arrived);
+    while (fx_arrivals < RENDEZVOUS) {
+        if (pthread_cond_timedwait(&fx_arrived, &fx_lock, &deadline) != 0) break;
+    }
+    int arrived = fx_arrivals;
+    pthread_mutex_unlock(&fx_lock);
+    return arrived;
+}
+#endif
+
 static ferry_status fx_open(const ferry_open_args *args, void **instance, ferry_error *error) {
     (void)args;
 #ifdef CANCELLABLE
@@ -54,6 +81,17 @@ static ferry_status fx_open(const ferry_open_args *args, void **instance, ferry_
     static void *volatile last_leak;
     last_leak = malloc(64 * 1024);
     if (last_leak) memset(last_leak, 1, 64 * 1024);
+#endif
+#ifdef RENDEZVOUS
+    int arrived = fx_rendezvous();
+    if (arrived < RENDEZVOUS) {
+        char message[160];
+        snprintf(message, sizeof message, "%d of %d opens arrived within 3 s: the instances were opened one after the other",
+                 arrived, RENDEZVOUS);
+        *instance = calloc(1, 16);
+        ferry_set_error(error, message);
+        return FERRY_ERR_CONFIG;
+    }
 #endif
 #ifdef FAILING_OPEN
     *instance = malloc(16); /* close() must still be called on it */

@@ -298,7 +298,9 @@ typedef struct ferry_digest {
  * unchanged for as long as the plugin is loaded.
  *
  * Threading: the host never calls into one instance from two threads at once;
- * it opens one instance per worker. release() is the exception: it may run on
+ * it opens one instance per worker. Different instances, open() included, may
+ * be called concurrently, so state they share must be thread-safe.
+ * release() is the exception: it may run on
  * any thread, concurrently with other calls on the same instance, and must
  * touch only the memory of the batch it is given.
  * ------------------------------------------------------------------------- */
