@@ -35,11 +35,16 @@ final class CopyReader {
     /// type the connector cannot map is a config error naming the column.
     static func describe(_ connection: PGConnection, select: String, label: String) throws -> [PGColumn] {
         let result = try connection.exec("SELECT * FROM (\(select)) AS ferry_describe LIMIT 0", "describe \(label)")
+        let oids = (0..<result.columns).map { result.type($0) }
+        // Every type's name in one round trip: a read's start-up is mostly waits on the server.
+        let names = try connection.exec(
+            "SELECT format_type(o, NULL) FROM unnest($1::oid[]) WITH ORDINALITY AS t(o, n) ORDER BY n",
+            ["{" + oids.map { String($0) }.joined(separator: ",") + "}"], "name the types")
         var columns: [PGColumn] = []
         for index in 0..<result.columns {
             let name = result.name(index)
-            let oid = result.type(index)
-            let typeName = try connection.exec("SELECT format_type($1::oid, NULL)", [String(oid)], "name a type").value(0, 0) ?? "oid \(oid)"
+            let oid = oids[index]
+            let typeName = (index < names.rows ? names.value(index, 0) : nil) ?? "oid \(oid)"
             guard let type = PGType(oid: oid) else {
                 throw PluginError.config("postgres: column '\(name)' of \(label) has type \(typeName), which this connector cannot map (leave it out with 'columns', or cast it in a 'query')")
             }
