@@ -13,7 +13,8 @@
 #                                    (doc tests, manifests); run even if swift
 #                                    test failed
 #
-# Exit code: non-zero if any step failed.
+# Exit code: non-zero if any step failed; the last lines name what failed
+# (and the failed Swift tests), so the tail of a CI log says it.
 #
 # Environment:
 #   SWIFT_BUILD_ARGS  extra args for both `swift build` and `swift test`
@@ -68,10 +69,14 @@ export FERRY_TEST_ENV_FILE="$ENV_FILE"
 . "$ENV_FILE"
 
 rc=0
+# What failed, repeated at the very end: a CI log is often read from its tail.
+failures=()
+swift_log="$(mktemp /tmp/ferry-swift-test.XXXXXX)"
 log "swift test ${build_args[*]} ${test_args[*]}"
-swift test "${build_args[@]}" "${test_args[@]}" || rc=$?
+swift test "${build_args[@]}" "${test_args[@]}" 2>&1 | tee "$swift_log" || rc=${PIPESTATUS[0]}
 if [ "$rc" -ne 0 ]; then
     log "swift test failed (exit $rc)"
+    failures+=("swift test (exit $rc)")
 fi
 
 # Script-level tests: scripts/test-extra.sh and every executable in
@@ -88,8 +93,20 @@ for extra in "${extras[@]}"; do
     "$extra" || extra_rc=$?
     if [ "$extra_rc" -ne 0 ]; then
         log "$extra failed (exit $extra_rc)"
+        failures+=("$extra (exit $extra_rc)")
         [ "$rc" -ne 0 ] || rc=$extra_rc
     fi
 done
 
+if [ "${#failures[@]}" -gt 0 ]; then
+    log "FAILED: ${failures[*]}"
+    # Swift Testing marks a failed test and each of its issues with ✘.
+    if grep -q '✘' "$swift_log"; then
+        log "failed Swift tests (first 40 lines):"
+        grep '✘' "$swift_log" | head -40 >&2 || true
+    fi
+else
+    log "passed: swift test and ${#extras[@]} script-level tests"
+fi
+rm -f "$swift_log"
 exit "$rc"
