@@ -15,6 +15,10 @@ struct ValueOptions {
 /// field per column, without building intermediate strings for the common
 /// types.
 final class CopyTextDecoder {
+    /// What a user can do about a date or timestamp with no form here (the
+    /// read stops: a source has no record to dead-letter yet).
+    static let outOfRangeHint = " (±infinity and years after 294246 have no BSON form here): select the column as text in a 'query' (\"column\"::text), or leave it out with 'columns'"
+
     let columns: [PGColumn]
     let options: ValueOptions
     /// Start and end of each field of the current row, before unescaping
@@ -143,7 +147,7 @@ final class CopyTextDecoder {
         case .bool:
             writer.append(key, text.first == UInt8(ascii: "t"))
         case .date:
-            guard let micros = Timestamps.microseconds(text) else { throw Failure(message: "date '\(String(decoding: text, as: UTF8.self))' is out of range") }
+            guard let micros = Timestamps.microseconds(text) else { throw Failure(message: "date '\(String(decoding: text, as: UTF8.self))' is out of range\(Self.outOfRangeHint)") }
             writer.appendDatetime(key, milliseconds: micros / 1000)
         case .timestamp, .timestamptz:
             if options.timestamps == .string, let iso = isoFastPath(text) {
@@ -151,7 +155,7 @@ final class CopyTextDecoder {
                 return
             }
             guard let micros = Timestamps.microseconds(text) else {
-                throw Failure(message: "timestamp '\(String(decoding: text, as: UTF8.self))' is out of range")
+                throw Failure(message: "timestamp '\(String(decoding: text, as: UTF8.self))' is out of range\(Self.outOfRangeHint)")
             }
             switch options.timestamps {
             case .string:

@@ -131,6 +131,41 @@ struct PostgresSourceTests {
         #expect(message.contains("point"))
     }
 
+    @Test("an infinite date or timestamp stops the read naming the column, the value and the way out; that way out reads every row")
+    func infiniteTimes() throws {
+        let source = PostgresFixture.name("inf_src")
+        try pg.sql(
+            """
+            CREATE TABLE \(source) (id int PRIMARY KEY, t timestamp, d date);
+            INSERT INTO \(source) VALUES (1, '2024-01-02 03:04:05', '2024-01-02'), (2, 'infinity', '2024-01-02'), (3, '2024-01-02', '-infinity')
+            """)
+        for (column, value) in [("t", "timestamp 'infinity'"), ("d", "date '-infinity'")] {
+            let columns = column == "t" ? "[id, t]" : "[id, d]"
+            let report = try pg.run(
+                """
+                source: {plugin: postgres, config: {dsn: "\(pg.dsn)", table: \(source), key: [id], columns: \(columns)}}
+                sink: {plugin: blackhole}
+                mode: full
+                """)
+            let message = try #require(report.failureMessage)
+            #expect(message.contains("column '\(column)'"), "\(message)")
+            #expect(message.contains("\(value) is out of range"), "\(message)")
+            #expect(message.contains("select the column as text in a 'query'"), "\(message)")
+        }
+        let output = "\(pg.work)/\(source).jsonl"
+        let report = try pg.run(
+            """
+            source: {plugin: postgres, config: {dsn: "\(pg.dsn)", query: "SELECT id, t::text AS t, d::text AS d FROM \(source)", key: [id]}}
+            sink: {plugin: file, config: {path: \(output)}}
+            mode: full
+            """)
+        #expect(report.outcome == .completed, "\(report.failureMessage ?? "")")
+        let text = try String(contentsOfFile: output, encoding: .utf8)
+        #expect(text.contains(#""t" : "infinity""#), "\(text)")
+        #expect(text.contains(#""d" : "-infinity""#), "\(text)")
+        #expect(text.split(separator: "\n").count == 3)
+    }
+
     @Test("incremental reads only new and changed rows; cursor ties across batch boundaries are neither lost nor repeated")
     func incrementalWithTies() throws {
         let source = PostgresFixture.name("inc_src"), target = PostgresFixture.name("inc_dst")
