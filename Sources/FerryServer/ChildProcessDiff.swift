@@ -178,4 +178,3 @@ struct ChildOutput {
     }
 }
 
-private func errnoText() -> String { String(cString: strerror(errno)) }

@@ -329,4 +329,4 @@ final class ChildProcessRun: RunExecution, @unchecked Sendable {
     }
 }
 
-private func errnoText() -> String { String(cString: strerror(errno)) }
+func errnoText() -> String { String(cString: strerror(errno)) }

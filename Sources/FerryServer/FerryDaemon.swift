@@ -102,6 +102,16 @@ public struct FerryDaemon: Sendable {
         return command
     }
 
+    /// How a readiness check's child is started: as a run's (`childCommand`),
+    /// with the options `ferry validate` takes after its own.
+    func checkCommand(logLevel: Logger.Level) -> ChildProcessRun.Command? {
+        guard var command = childCommand(logLevel: logLevel) else { return nil }
+        var arguments = ["--log-level", logLevel.rawValue]
+        for directory in pluginDirectories { arguments += ["--plugins", directory] }
+        command.arguments = arguments
+        return command
+    }
+
     /// Runs until SIGTERM or SIGINT; returns after a graceful shutdown.
     public func run(logger: Logger, isolation: RunIsolation = .process) async throws {
         let registry = PrometheusCollectorRegistry()
@@ -127,7 +137,9 @@ public struct FerryDaemon: Sendable {
             history: config.runHistory, logger: logger, metrics: metrics)
         let heartbeat = Heartbeat()
         let scheduler = Scheduler(schedules: schedules.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, registry: runs, locks: locks, metrics: metrics, heartbeat: heartbeat, logger: logger)
-        let readiness = ReadinessProbe(registry: runs, timeout: config.readinessTimeoutSeconds, logger: logger)
+        let readiness = ReadinessProbe(
+            registry: runs, timeout: config.readinessTimeoutSeconds, logger: logger,
+            childCommand: isolation == .process ? checkCommand(logLevel: logger.logLevel) : nil)
         let router = APIRoutes.router(
             .init(
                 registry: runs, scheduler: scheduler, metrics: metrics, readiness: readiness, heartbeat: heartbeat,

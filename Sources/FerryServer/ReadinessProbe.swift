@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Dispatch
 import FerryCore
 import FerryPluginKit
@@ -7,11 +10,21 @@ import Logging
 /// What /readyz checks: the state store can be written, and each pipeline's
 /// source opens and its sink (and dead-letter sink, if any) opens and passes
 /// `check`, each within a timeout.
-/// A plugin call that hangs is abandoned on its thread, never waited for.
+///
+/// With run isolation (the default) the plugins are opened in a child
+/// `ferry validate --connect` per pipeline, never in the daemon: a plugin that
+/// crashes in `open` would otherwise take the daemon down on every probe, and
+/// one that hangs would leave a thread behind on every probe. A child that
+/// takes too long on a stage is killed. Without isolation (`--run-isolation
+/// thread`) they are opened on threads of the daemon, and a hung one is
+/// abandoned there.
 struct ReadinessProbe: Sendable {
     let registry: RunRegistry
     let timeout: Double
     let logger: Logger
+    /// How a child check starts (this binary, its plugin folders, log level and
+    /// environment); nil: check in the daemon's own process.
+    var childCommand: ChildProcessRun.Command?
 
     struct PipelineStatus: Sendable {
         var name: String
@@ -54,37 +67,98 @@ struct ReadinessProbe: Sendable {
     private func check(_ plan: PipelinePlan) -> [Problem] {
         var problems: [Problem] = []
         if let problem = checkStateStore(plan) { problems.append(problem) }
-        let pipeline = plan.pipeline
-        func options(_ stage: PipelinePlan.Stage, kind: PluginKinds) -> InstanceOptions {
-            InstanceOptions(
-                kind: kind, stage: stage.config.role, configJSON: stage.config.configJSON, mode: pipeline.mode,
-                batchSize: pipeline.batchSize, pipelineName: pipeline.name)
+        let checks = plan.connectChecks(logger: logger)
+        if let childCommand {
+            return problems + checkInChild(plan, subjects: checks.map(\.subject), command: childCommand)
         }
-        let sourceOptions = options(plan.source, kind: .source)
-        let sinkOptions = options(plan.sink, kind: .sink)
-        let logger = self.logger
-        let source = within("source '\(plan.source.plugin.name)'") {
-            let instance = try HostedInstance(
-                plugin: plan.source.plugin, options: sourceOptions, cancel: CancelFlag(), logger: logger)
-            instance.close()
+        return problems + checks.compactMap { within($0.subject, $0.body) }
+    }
+
+    /// Runs `ferry validate --connect --output json` for the pipeline's file and
+    /// reads its line per stage; the stage after the last line is the one that
+    /// hung (killed after `timeout`) or crashed.
+    private func checkInChild(_ plan: PipelinePlan, subjects: [String], command: ChildProcessRun.Command) -> [Problem] {
+        var command = command
+        command.arguments = ["validate", plan.pipeline.file, "--connect", "--output", "json", "--crash-fd", "\(ChildRunProcess.protocolFD)"]
+            + command.arguments
+        guard let ends = ChildRunProcess.pipe() else {
+            return [Problem(subject: "checks", detail: "cannot create a pipe for the check's process: \(errnoText())", detailIsPublic: true)]
         }
-        let sink = within("sink '\(plan.sink.plugin.name)'") {
-            let instance = try HostedInstance(
-                plugin: plan.sink.plugin, options: sinkOptions, cancel: CancelFlag(), logger: logger)
-            defer { instance.close() }
-            try instance.healthCheck()
+        let child: pid_t
+        do {
+            // Its stage lines and a crash line both come back on the one pipe.
+            child = try ChildProcessRun.spawn(command, stdin: nil, stdout: ends.write, protocolWriteEnd: ends.write)
+        } catch {
+            close(ends.read)
+            close(ends.write)
+            return [Problem(subject: "checks", detail: "\(error)", detailIsPublic: true)]
         }
-        // Where rejected records go must work too, or the first one fails the run.
-        var deadLetterSink: Problem?
-        if let stage = plan.deadLetterSink {
-            let deadLetterOptions = options(stage, kind: .sink)
-            deadLetterSink = within("dead-letter sink '\(stage.plugin.name)'") {
-                let instance = try HostedInstance(plugin: stage.plugin, options: deadLetterOptions, cancel: CancelFlag(), logger: logger)
-                defer { instance.close() }
-                try instance.healthCheck()
+        close(ends.write)
+        var results: [String: String?] = [:]  // subject: nil when it passed, else the problem
+        var crash: JSONValue?
+        var timedOut = false
+        var pending = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        // Process start-up gets a grace of its own; then each stage has `timeout`.
+        var deadline = DispatchTime.now() + timeout + 5
+        reading: while true {
+            let left = Int64(deadline.uptimeNanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds)
+            if left <= 0 {
+                timedOut = true
+                break
             }
+            var poller = pollfd(fd: ends.read, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(min(left / 1_000_000 + 1, 60_000)))
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 { continue }
+            let count = buffer.withUnsafeMutableBytes { read(ends.read, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            pending += buffer[0..<count]
+            while let newline = pending.firstIndex(of: 0x0A) {
+                let line = String(decoding: pending[..<newline], as: UTF8.self)
+                pending.removeSubrange(...newline)
+                guard let message = try? JSONValue.parse(line) else { continue }
+                if message["type"]?.stringValue == "crash" {
+                    crash = message
+                } else if let subject = message["subject"]?.stringValue {
+                    results[subject] = message["ok"] == .bool(true) ? .some(nil) : .some(message["detail"]?.stringValue ?? "failed")
+                    deadline = DispatchTime.now() + timeout
+                }
+            }
+            if pending.count > 1 << 20 { break reading }
         }
-        return problems + [source, sink, deadLetterSink].compactMap { $0 }
+        if timedOut { kill(child, SIGKILL) }
+        close(ends.read)
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+
+        var problems: [Problem] = []
+        for subject in subjects {
+            if let result = results[subject] {
+                if let detail = result { problems.append(Problem(subject: subject, detail: detail)) }
+                continue
+            }
+            // The first stage without a line is where the child stopped.
+            let signal = status & 0x7F
+            if timedOut {
+                problems.append(Problem(subject: subject, detail: "no answer within \(timeout)s", detailIsPublic: true))
+            } else if signal != 0 {
+                let name = crash?["signalName"]?.stringValue ?? "signal \(signal)"
+                let call = crash?["call"]?.stringValue.map { " in \($0)" } ?? ""
+                problems.append(Problem(subject: subject, detail: "the plugin crashed (\(name))\(call) while being checked; the daemon goes on", detailIsPublic: true))
+            } else {
+                let code = (status >> 8) & 0xFF
+                problems.append(
+                    Problem(
+                        subject: subject,
+                        detail: code == 2
+                            ? "the pipeline file no longer loads (ferry validate exited 2; its reasons are in the daemon's log)"
+                            : "not checked: the check's process exited \(code) before it", detailIsPublic: true))
+            }
+            break
+        }
+        return problems
     }
 
     private func checkStateStore(_ plan: PipelinePlan) -> Problem? {

@@ -177,6 +177,67 @@ struct ServeIsolationTests {
         #expect(Self.runChildren(of: daemonPID).isEmpty)
     }
 
+    @Test("/readyz opens plugins in a child: one that crashes in open() or hangs there makes its pipeline not ready, never the daemon crash or keep a process")
+    func readinessChecksStayOutOfTheDaemon() throws {
+        let files = [
+            "crash-open.yaml": """
+                name: crash-open
+                source: {plugin: faulty, config: {fault: segv_open}}
+                sink: {plugin: blackhole}
+                """,
+            "hang-open.yaml": """
+                name: hang-open
+                source: {plugin: generate, config: {count: 10}}
+                sink: {plugin: faulty, config: {fault: hang_open}}
+                """,
+            "fine.yaml": """
+                name: fine
+                source: {plugin: generate, config: {count: 10}}
+                sink: {plugin: blackhole}
+                """,
+        ]
+        let daemon = """
+            listen: 127.0.0.1:{{port}}
+            pipelines:
+              - file: crash-open.yaml
+              - file: hang-open.yaml
+              - file: fine.yaml
+            state_dir: {{dir}}/state
+            readiness_timeout_seconds: 1
+            """
+        let serve = try ServeProcess(daemonYAML: daemon, files: files, extraPlugins: try Self.faultyPlugins())
+        try serve.waitUntilUp()
+        let daemonPID = serve.process.processIdentifier
+        for _ in 0..<3 {
+            let (status, body) = try serve.request("GET", "/readyz", headers: ["Authorization": "Bearer \(serve.token)"])
+            #expect(status == 503, "\(body)")
+            #expect(serve.process.isRunning && kill(daemonPID, 0) == 0, "the daemon died: \(serve.stderr.suffix(3000))")
+            let json = try JSONValue.parse(body)
+            let crashed = json["pipelines"]?["crash-open"]?["problems"]?.arrayValue?.first?.stringValue ?? ""
+            #expect(crashed.contains("source 'faulty'") && crashed.contains("crashed (SIGSEGV)") && crashed.contains("open()"), "\(body)")
+            let hung = json["pipelines"]?["hang-open"]?["problems"]?.arrayValue?.first?.stringValue ?? ""
+            #expect(hung.contains("sink 'faulty'") && hung.contains("no answer within 1.0s"), "\(body)")
+            #expect(json["pipelines"]?["fine"]?["ready"] == .bool(true), "\(body)")
+        }
+        // The hung check was killed, not left running: no check process of the daemon remains.
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline && !Self.checkChildren(of: daemonPID).isEmpty { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(Self.checkChildren(of: daemonPID).isEmpty, "left behind: \(Self.checkChildren(of: daemonPID))")
+        #expect(try serve.get("/healthz").0 == 200)
+    }
+
+    /// The daemon's live children that are readiness checks (`ferry validate --connect`).
+    static func checkChildren(of daemon: Int32) -> [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon)/task")) ?? []
+        return tasks.flatMap { task -> [Int32] in
+            let text = (try? String(contentsOfFile: "/proc/\(daemon)/task/\(task)/children", encoding: .utf8)) ?? ""
+            return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }.filter { pid in
+            let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            return command.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "validate" } && isAlive(pid)
+        }
+    }
+
     // MARK: - The daemon's own end
 
     @Test("SIGTERM of the daemon mid-run: the child stops at a committed checkpoint, both exit in the grace period, a restart resumes")

@@ -12,6 +12,8 @@
  *                plugin writes through the NULL it got (SIGSEGV)
  *   hang_read    read() sleeps forever after the first batch, deaf to the
  *                cancel flag
+ *   segv_open    open() writes through NULL (SIGSEGV)
+ *   hang_open    open() sleeps forever, deaf to the cancel flag
  * delay_ms: the source sleeps this long before each batch (a slow healthy run).
  */
 #include <stdlib.h>
@@ -57,6 +59,13 @@ static ferry_status ft_open(const ferry_open_args *args, void **instance, ferry_
     *instance = self;
     if (!self) return FERRY_ERR_INTERNAL;
     config_fault(args->config_json, self->fault, sizeof self->fault);
+    if (strcmp(self->fault, "segv_open") == 0) {
+        volatile char *nowhere = NULL;
+        *nowhere = 1;
+    }
+    if (strcmp(self->fault, "hang_open") == 0) {
+        for (;;) sleep(60);
+    }
     self->records = config_int(args->config_json, "records", 0);
     self->delay_ms = config_int(args->config_json, "delay_ms", 0);
     self->batch_size = args->batch_size ? args->batch_size : 1;

@@ -24,3 +24,42 @@ extension PipelinePlan {
         return errors
     }
 }
+
+/// One stage a connect check tries: what it is (`sink 'postgres'`) and the
+/// open (and `check`) that throws its problem.
+public struct ConnectCheck: Sendable {
+    public let subject: String
+    public let body: @Sendable () throws -> Void
+}
+
+extension PipelinePlan {
+    /// What `/readyz` and `ferry validate --connect` ask of a pipeline, in
+    /// order: the source opens; the sink, and the dead-letter sink if any
+    /// (where the first rejected record would go), open and pass `check`.
+    /// Opening may connect to a server, so the caller decides where these run.
+    public func connectChecks(logger: Logger) -> [ConnectCheck] {
+        let pipeline = self.pipeline
+        func options(_ stage: Stage, kind: PluginKinds) -> InstanceOptions {
+            InstanceOptions(
+                kind: kind, stage: stage.config.role, configJSON: stage.config.configJSON, mode: pipeline.mode,
+                batchSize: pipeline.batchSize, pipelineName: pipeline.name)
+        }
+        let source = self.source, sourceOptions = options(self.source, kind: .source)
+        var checks = [
+            ConnectCheck(subject: "source '\(source.plugin.name)'") {
+                try HostedInstance(plugin: source.plugin, options: sourceOptions, cancel: CancelFlag(), logger: logger).close()
+            }
+        ]
+        func sinkCheck(_ subject: String, _ stage: Stage) -> ConnectCheck {
+            let stageOptions = options(stage, kind: .sink)
+            return ConnectCheck(subject: "\(subject) '\(stage.plugin.name)'") {
+                let instance = try HostedInstance(plugin: stage.plugin, options: stageOptions, cancel: CancelFlag(), logger: logger)
+                defer { instance.close() }
+                try instance.healthCheck()
+            }
+        }
+        checks.append(sinkCheck("sink", sink))
+        if let stage = deadLetterSink { checks.append(sinkCheck("dead-letter sink", stage)) }
+        return checks
+    }
+}
