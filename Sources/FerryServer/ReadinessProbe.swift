@@ -25,6 +25,8 @@ struct ReadinessProbe: Sendable {
     /// How a child check starts (this binary, its plugin folders, log level and
     /// environment); nil: check in the daemon's own process.
     var childCommand: ChildProcessRun.Command?
+    /// Seconds a child check may take to start, on top of its first stage's timeout.
+    static let childStartGrace = 5.0
 
     struct PipelineStatus: Sendable {
         var name: String
@@ -49,17 +51,22 @@ struct ReadinessProbe: Sendable {
         let results = Locked([String: [Problem]]())
         let group = DispatchGroup()
         for plan in plans {
-            DispatchQueue.global().async(group: group) {
+            // A queue of its own per pipeline: each check mostly waits (on a
+            // child or a server), and the shared pool would run only a few at once.
+            DispatchQueue(label: "ferry.readiness").async(group: group) {
                 let problems = check(plan)
                 results.withLock { $0[plan.pipeline.name] = problems }
             }
         }
-        let finished = group.wait(timeout: .now() + timeout + 1)
+        // A child check may take a process start and then `timeout` per stage
+        // (source, sink, dead-letter sink) before it is killed.
+        let overall = childCommand == nil ? timeout + 1 : Self.childStartGrace + 3 * timeout + 1
+        let finished = group.wait(timeout: .now() + overall)
         let collected = results.withLock { $0 }
         let statuses = plans.map { plan in
             PipelineStatus(
                 name: plan.pipeline.name,
-                problems: collected[plan.pipeline.name] ?? (finished == .timedOut ? [Problem(subject: "checks", detail: "did not finish within \(timeout)s", detailIsPublic: true)] : []))
+                problems: collected[plan.pipeline.name] ?? (finished == .timedOut ? [Problem(subject: "checks", detail: "did not finish within \(overall)s", detailIsPublic: true)] : []))
         }
         return (statuses.allSatisfy { $0.problems.isEmpty }, statuses)
     }
@@ -100,7 +107,7 @@ struct ReadinessProbe: Sendable {
         var pending = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 16384)
         // Process start-up gets a grace of its own; then each stage has `timeout`.
-        var deadline = DispatchTime.now() + timeout + 5
+        var deadline = DispatchTime.now() + Self.childStartGrace + timeout
         reading: while true {
             let left = Int64(deadline.uptimeNanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds)
             if left <= 0 {
