@@ -76,3 +76,17 @@ struct StateOptions: ParsableArguments {
 
     var launcher: RunLauncher { RunLauncher(stateDirectory: stateDir, stateStore: storeSetting) }
 }
+
+/// The child side of a process the daemon starts (a run, a diff, a readiness
+/// check): die with the daemon, and name the plugin of a crash on `crashFd`
+/// (docs/run-protocol.md's crash line). A failure is printed, then `failure`.
+func enterDaemonChild(crashFd: Int32, failure: ExitCode) throws {
+    let parent = ProcessInfo.processInfo.environment[ChildRunProcess.parentVariable].flatMap { Int32($0) } ?? getppid()
+    do {
+        try ChildRunProcess.dieWithParent(expectedParent: parent)
+    } catch {
+        printError("error: \(error)")
+        throw failure
+    }
+    ChildRunProcess.reportCrashes(to: crashFd)
+}

@@ -75,16 +75,7 @@ struct DiffCommand: ParsableCommand {
     var crashFd: Int32?
 
     func run() throws {
-        if let crashFd {
-            let parent = ProcessInfo.processInfo.environment[ChildRunProcess.parentVariable].flatMap { Int32($0) } ?? getppid()
-            do {
-                try ChildRunProcess.dieWithParent(expectedParent: parent)
-            } catch {
-                printError("error: \(error)")
-                throw FerryExit.diffFailed
-            }
-            ChildRunProcess.reportCrashes(to: crashFd)
-        }
+        if let crashFd { try enterDaemonChild(crashFd: crashFd, failure: FerryExit.diffFailed) }
         let report = try arguments.run(repair: nil)
         if !report.isEqual { throw FerryExit.different }
     }

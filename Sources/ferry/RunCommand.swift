@@ -144,10 +144,8 @@ extension RunCommand {
     /// and everything else on the protocol fd, keep to the memory limit.
     func enterChildRun(fd: Int32) throws -> ChildRunReporter {
         let reporter = ChildRunReporter(fd: fd)
+        try enterDaemonChild(crashFd: fd, failure: FerryExit.runFailed)
         do {
-            let parent = ProcessInfo.processInfo.environment[ChildRunProcess.parentVariable].flatMap { Int32($0) } ?? getppid()
-            try ChildRunProcess.dieWithParent(expectedParent: parent)
-            ChildRunProcess.reportCrashes(to: fd)
             if let maxMemoryMb { try ChildRunProcess.limitMemory(megabytes: maxMemoryMb) }
         } catch {
             printError("error: \(error)")

@@ -38,16 +38,7 @@ struct ValidateCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let crashFd {
-            let parent = ProcessInfo.processInfo.environment[ChildRunProcess.parentVariable].flatMap { Int32($0) } ?? getppid()
-            do {
-                try ChildRunProcess.dieWithParent(expectedParent: parent)
-            } catch {
-                printError("error: \(error)")
-                throw FerryExit.invalid
-            }
-            ChildRunProcess.reportCrashes(to: crashFd)
-        }
+        if let crashFd { try enterDaemonChild(crashFd: crashFd, failure: FerryExit.invalid) }
         var invalid = false
         var unreachable = false
         for path in pipelines {

@@ -228,14 +228,7 @@ struct ServeIsolationTests {
 
     /// The daemon's live children that are readiness checks (`ferry validate --connect`).
     static func checkChildren(of daemon: Int32) -> [Int32] {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon)/task")) ?? []
-        return tasks.flatMap { task -> [Int32] in
-            let text = (try? String(contentsOfFile: "/proc/\(daemon)/task/\(task)/children", encoding: .utf8)) ?? ""
-            return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        }.filter { pid in
-            let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-            return command.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "validate" } && isAlive(pid)
-        }
+        children(of: daemon).filter { $0.arguments.contains("validate") && isAlive($0.pid) }.map(\.pid)
     }
 
     // MARK: - The daemon's own end
@@ -330,29 +323,27 @@ struct ServeIsolationTests {
     /// started for a run, or a pre-started process (`ferry spare --protocol-fd`) that
     /// has taken one and calls itself `ferry-run`. An idle spare is not a run.
     static func runChildren(of daemon: Int32) -> [Int32] {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon)/task")) ?? []
-        let children = tasks.flatMap { task -> [Int32] in
-            let text = (try? String(contentsOfFile: "/proc/\(daemon)/task/\(task)/children", encoding: .utf8)) ?? ""
-            return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        }
-        return children.filter { pid in
-            let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-            let arguments = command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            let name = ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "")
+        children(of: daemon).filter { child in
+            let name = ((try? String(contentsOfFile: "/proc/\(child.pid)/comm", encoding: .utf8)) ?? "")
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            return arguments.contains("--protocol-fd") && (arguments.contains("run") || name == "ferry-run") && isAlive(pid)
-        }
+            return child.arguments.contains("--protocol-fd") && (child.arguments.contains("run") || name == "ferry-run") && isAlive(child.pid)
+        }.map(\.pid)
     }
 
     /// Every child of the daemon that speaks the run protocol, idle spares included.
     static func protocolChildren(of daemon: Int32) -> [Int32] {
+        children(of: daemon).filter { $0.arguments.contains("--protocol-fd") }.map(\.pid)
+    }
+
+    /// The daemon's children (from /proc, over all its threads) and their command lines.
+    static func children(of daemon: Int32) -> [(pid: Int32, arguments: [String])] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(daemon)/task")) ?? []
         return tasks.flatMap { task -> [Int32] in
             let text = (try? String(contentsOfFile: "/proc/\(daemon)/task/\(task)/children", encoding: .utf8)) ?? ""
             return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        }.filter { pid in
+        }.map { pid in
             let command = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-            return command.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "--protocol-fd" }
+            return (pid, command.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
         }
     }
 
