@@ -20,6 +20,13 @@
 # (its first line and the first Ferry frame) with how often it occurred.
 # Exit code 1 if a run failed or a sanitizer reported anything.
 #
+# ThreadSanitizer does not see the ordering of the standard library's `Mutex`
+# (Synchronization is not built with it): a report whose two accesses are both
+# inside `Mutex.withLock` closures (RunLedger, DeadLetterBudget,
+# MemoryStateStore, LanedRun's reports) is that blind spot, not a race. State
+# shared by threads the sanitizer should check goes behind `Locked` (an
+# NSLock), whose ordering it sees.
+#
 # Environment:
 #   ASAN_OPTIONS   default detect_leaks=0 (Swift's runtime caches look like leaks)
 #   TSAN_OPTIONS   default halt_on_error=0:second_deadlock_stack=1
@@ -34,6 +41,11 @@ die() { printf 'sanitizers: error: %s\n' "$*" >&2; exit 2; }
 if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
     export PATH="$PATH:/opt/swift/usr/bin"
 fi
+
+# The sanitizer's runtime is linked statically into the test runner; a plugin
+# built with the same sanitizer and loaded by path needs its symbols
+# (__tsan_*, __asan_*) exported from there, or it does not load at all.
+export_dynamic=(-Xlinker --export-dynamic)
 
 sanitizers=(address thread)
 case "${1:-}" in
@@ -74,8 +86,8 @@ for sanitizer in "${sanitizers[@]}"; do
     esac
     mkdir -p "$scratch"
     logfile="$scratch/sanitizers.log"
-    log "$sanitizer: swift build --build-tests --sanitize=$sanitizer --scratch-path ${scratch#"$REPO_ROOT"/}"
-    if ! swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" >"$logfile" 2>&1; then
+    log "$sanitizer: swift build --build-tests --sanitize=$sanitizer --scratch-path ${scratch#"$REPO_ROOT"/} ${export_dynamic[*]}"
+    if ! swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" "${export_dynamic[@]}" >"$logfile" 2>&1; then
         tail -n 30 "$logfile" >&2
         summaries+=("$sanitizer: BUILD FAILED (log: $logfile)")
         failed=1
@@ -89,7 +101,7 @@ for sanitizer in "${sanitizers[@]}"; do
     fi
     log "$sanitizer: swift test (log: $logfile)"
     rc=0
-    swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" "${test_args[@]}" >>"$logfile" 2>&1 || rc=$?
+    swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" "${export_dynamic[@]}" "${test_args[@]}" >>"$logfile" 2>&1 || rc=$?
     result="$(grep -E '^(Test Suite .* (passed|failed)|Executed [0-9]+ tests?|.*Test run with [0-9]+ tests? .*(passed|failed).*)' "$logfile" | tail -n 2 | tr '\n' ' ')"
     reports="$(grep -cE "$pattern" "$logfile" || true)"
     summaries+=("$sanitizer: swift test exit $rc; ${reports:-0} sanitizer reports; ${result:-no test summary line} (log: $logfile)")

@@ -1,7 +1,6 @@
 import Dispatch
 import FerryPluginKit
 import Logging
-import Synchronization
 
 /// Every plugin instance one run (or one lane) uses, opened together before
 /// anything is read, so a config error costs no data movement, and closed
@@ -114,11 +113,13 @@ final class RunInstances: @unchecked Sendable {
 /// each thread runs one open and stores its own result slot.
 private final class OpenBatch: @unchecked Sendable {
     let opens: [() throws(PluginCallError) -> HostedInstance]
-    let results: Mutex<[Result<HostedInstance, PluginCallError>?]>
+    /// Behind an NSLock rather than a `Mutex`: ThreadSanitizer sees a pthread
+    /// lock's ordering, so a run under it checks these threads for real.
+    let results: Locked<[Result<HostedInstance, PluginCallError>?]>
 
     init(_ opens: [() throws(PluginCallError) -> HostedInstance]) {
         self.opens = opens
-        results = Mutex(Array(repeating: nil, count: opens.count))
+        results = Locked(Array(repeating: nil, count: opens.count))
     }
 
     func run(_ index: Int) {
