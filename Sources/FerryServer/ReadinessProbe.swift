@@ -108,7 +108,7 @@ struct ReadinessProbe: Sendable {
         var buffer = [UInt8](repeating: 0, count: 16384)
         // Process start-up gets a grace of its own; then each stage has `timeout`.
         var deadline = DispatchTime.now() + Self.childStartGrace + timeout
-        reading: while true {
+        while true {
             let left = Int64(deadline.uptimeNanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds)
             if left <= 0 {
                 timedOut = true
@@ -133,13 +133,26 @@ struct ReadinessProbe: Sendable {
                     deadline = DispatchTime.now() + timeout
                 }
             }
-            if pending.count > 1 << 20 { break reading }
+            // A line longer than any of the child's is not one of them (a plugin's
+            // own output shares the pipe): drop it rather than grow without bound.
+            if pending.count > 1 << 20 { pending.removeAll() }
         }
         if timedOut { kill(child, SIGKILL) }
         close(ends.read)
         var status: Int32 = 0
         while waitpid(child, &status, 0) < 0 && errno == EINTR {}
 
+        let signal = status & 0x7F
+        let code = (status >> 8) & 0xFF
+        if !timedOut && signal == 0 && code == 2 && results.isEmpty {
+            // Invalid before any stage was tried: not a source or sink problem.
+            return [
+                Problem(
+                    subject: "pipeline",
+                    detail: "ferry validate finds it invalid now (a transform that does not open, or a file changed since the daemon started); its reasons are in the daemon's log",
+                    detailIsPublic: true)
+            ]
+        }
         var problems: [Problem] = []
         for subject in subjects {
             if let result = results[subject] {
@@ -147,21 +160,16 @@ struct ReadinessProbe: Sendable {
                 continue
             }
             // The first stage without a line is where the child stopped.
-            let signal = status & 0x7F
             if timedOut {
                 problems.append(Problem(subject: subject, detail: "no answer within \(timeout)s", detailIsPublic: true))
             } else if signal != 0 {
+                let plugin = crash?["plugin"]?.stringValue.map { "plugin '\($0)'" } ?? "the plugin"
                 let name = crash?["signalName"]?.stringValue ?? "signal \(signal)"
                 let call = crash?["call"]?.stringValue.map { " in \($0)" } ?? ""
-                problems.append(Problem(subject: subject, detail: "the plugin crashed (\(name))\(call) while being checked; the daemon goes on", detailIsPublic: true))
-            } else {
-                let code = (status >> 8) & 0xFF
                 problems.append(
-                    Problem(
-                        subject: subject,
-                        detail: code == 2
-                            ? "the pipeline file no longer loads (ferry validate exited 2; its reasons are in the daemon's log)"
-                            : "not checked: the check's process exited \(code) before it", detailIsPublic: true))
+                    Problem(subject: subject, detail: "\(plugin) crashed (\(name))\(call) while being checked; the daemon goes on", detailIsPublic: true))
+            } else {
+                problems.append(Problem(subject: subject, detail: "not checked: the check's process exited \(code) before it", detailIsPublic: true))
             }
             break
         }

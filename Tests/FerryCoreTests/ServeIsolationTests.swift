@@ -195,6 +195,12 @@ struct ServeIsolationTests {
                 source: {plugin: generate, config: {count: 10}}
                 sink: {plugin: blackhole}
                 """,
+            "bad-transform.yaml": """
+                name: bad-transform
+                source: {plugin: generate, config: {count: 10}}
+                transforms: [{plugin: failing}]
+                sink: {plugin: blackhole}
+                """,
         ]
         let daemon = """
             listen: 127.0.0.1:{{port}}
@@ -202,10 +208,13 @@ struct ServeIsolationTests {
               - file: crash-open.yaml
               - file: hang-open.yaml
               - file: fine.yaml
+              - file: bad-transform.yaml
             state_dir: {{dir}}/state
             readiness_timeout_seconds: 1
             """
-        let serve = try ServeProcess(daemonYAML: daemon, files: files, extraPlugins: try Self.faultyPlugins())
+        let plugins = try Self.faultyPlugins()
+        _ = try TestSupport.compileFixture(["FAILING_OPEN", "NAME=\"failing\""], into: plugins, name: "libfailing.so")
+        let serve = try ServeProcess(daemonYAML: daemon, files: files, extraPlugins: plugins)
         try serve.waitUntilUp()
         let daemonPID = serve.process.processIdentifier
         for _ in 0..<3 {
@@ -214,10 +223,13 @@ struct ServeIsolationTests {
             #expect(serve.process.isRunning && kill(daemonPID, 0) == 0, "the daemon died: \(serve.stderr.suffix(3000))")
             let json = try JSONValue.parse(body)
             let crashed = json["pipelines"]?["crash-open"]?["problems"]?.arrayValue?.first?.stringValue ?? ""
-            #expect(crashed.contains("source 'faulty'") && crashed.contains("crashed (SIGSEGV)") && crashed.contains("open()"), "\(body)")
+            #expect(crashed.contains("source 'faulty'") && crashed.contains("plugin 'faulty' crashed (SIGSEGV)") && crashed.contains("open()"), "\(body)")
             let hung = json["pipelines"]?["hang-open"]?["problems"]?.arrayValue?.first?.stringValue ?? ""
             #expect(hung.contains("sink 'faulty'") && hung.contains("no answer within 1.0s"), "\(body)")
             #expect(json["pipelines"]?["fine"]?["ready"] == .bool(true), "\(body)")
+            // A transform that does not open is the pipeline's problem, not its source's.
+            let invalid = json["pipelines"]?["bad-transform"]?["problems"]?.arrayValue?.first?.stringValue ?? ""
+            #expect(invalid.hasPrefix("pipeline: ") && invalid.contains("a transform that does not open"), "\(body)")
         }
         // The hung check was killed, not left running: no check process of the daemon remains.
         let deadline = Date().addingTimeInterval(5)
