@@ -81,7 +81,7 @@ public struct FerryDaemon: Sendable {
     func childCommand(logLevel: Logger.Level) -> ChildProcessRun.Command? {
         guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
         var arguments = ["--output", "json", "--no-progress", "--protocol-fd", "\(ChildRunProcess.protocolFD)", "--log-level", logLevel.rawValue]
-        for directory in pluginDirectories { arguments += ["--plugins", directory] }
+        arguments += pluginArguments
         if let directory = config.stateDirectory { arguments += ["--state-dir", directory] }
         var environment = ProcessInfo.processInfo.environment
         environment[ChildRunProcess.parentVariable] = "\(getpid())"
@@ -96,19 +96,20 @@ public struct FerryDaemon: Sendable {
     func diffCommand(logLevel: Logger.Level) -> ChildProcessRun.Command? {
         guard var command = childCommand(logLevel: logLevel) else { return nil }
         var arguments = ["--output", "json", "--crash-fd", "\(ChildRunProcess.protocolFD)", "--log-level", logLevel.rawValue]
-        for directory in pluginDirectories { arguments += ["--plugins", directory] }
+        arguments += pluginArguments
         if let directory = config.stateDirectory { arguments += ["--state-dir", directory] }
         command.arguments = arguments
         return command
     }
 
+    /// `--plugins DIR` for each of the daemon's plugin folders, for its children.
+    private var pluginArguments: [String] { pluginDirectories.flatMap { ["--plugins", $0] } }
+
     /// How a readiness check's child is started: as a run's (`childCommand`),
     /// with the options `ferry validate` takes after its own.
     func checkCommand(logLevel: Logger.Level) -> ChildProcessRun.Command? {
         guard var command = childCommand(logLevel: logLevel) else { return nil }
-        var arguments = ["--log-level", logLevel.rawValue]
-        for directory in pluginDirectories { arguments += ["--plugins", directory] }
-        command.arguments = arguments
+        command.arguments = ["--log-level", logLevel.rawValue] + pluginArguments
         return command
     }
 

@@ -45,9 +45,7 @@ public final class DiffRunner: @unchecked Sendable {
     ) throws(PluginCallError) -> HostedInstance {
         try HostedInstance(
             plugin: stage.plugin,
-            options: InstanceOptions(
-                kind: kind, stage: stage.config.role, configJSON: stage.config.configJSON, mode: mode,
-                batchSize: plan.pipeline.batchSize, pipelineName: plan.pipeline.name, repair: repair),
+            options: plan.instanceOptions(stage, kind: kind, mode: mode, repair: repair),
             cancel: cancel, logger: logger)
     }
 

@@ -19,17 +19,13 @@ final class RunInstances: @unchecked Sendable {
         plan: PipelinePlan, options: RunOptions, resume: Checkpoint?, workerCount: Int, batchSize: Int, sourceBatchSize: Int,
         cancel: CancelFlag, logger: Logger, metrics: (any PluginMetricsSink)?
     ) throws(PluginCallError) {
-        let pipeline = plan.pipeline
-        let shard = options.shard
         let sinkIsOrdered = plan.sink.plugin.capabilities.contains(.orderedSink)
         let needSink = !options.dryRun || plan.sink.plugin.hasPreview
         func open(
             _ stage: PipelinePlan.Stage, _ kind: PluginKinds, resume: [UInt8]? = nil, mode: SyncMode? = nil
         ) throws(PluginCallError) -> HostedInstance {
-            let instanceOptions = InstanceOptions(
-                kind: kind, stage: stage.config.role, configJSON: stage.config.configJSON, resumeState: resume,
-                mode: mode ?? pipeline.mode, batchSize: kind == .source ? sourceBatchSize : batchSize, shardIndex: shard.index,
-                shardCount: shard.count, pipelineName: pipeline.name)
+            let instanceOptions = plan.instanceOptions(
+                stage, kind: kind, mode: mode, batchSize: kind == .source ? sourceBatchSize : batchSize, resume: resume, shard: options.shard)
             return try HostedInstance(plugin: stage.plugin, options: instanceOptions, cancel: cancel, logger: logger, metrics: metrics)
         }
 
