@@ -88,57 +88,69 @@ struct ReadinessProbe: Sendable {
         var command = command
         command.arguments = ["validate", plan.pipeline.file, "--connect", "--output", "json", "--crash-fd", "\(ChildRunProcess.protocolFD)"]
             + command.arguments
-        guard let ends = ChildRunProcess.pipe() else {
+        guard let out = ChildRunProcess.pipe() else {
+            return [Problem(subject: "checks", detail: "cannot create a pipe for the check's process: \(errnoText())", detailIsPublic: true)]
+        }
+        guard let err = ChildRunProcess.pipe() else {
+            [out.read, out.write].forEach { close($0) }
             return [Problem(subject: "checks", detail: "cannot create a pipe for the check's process: \(errnoText())", detailIsPublic: true)]
         }
         let child: pid_t
         do {
-            // Its stage lines and a crash line both come back on the one pipe.
-            child = try ChildProcessRun.spawn(command, stdin: nil, stdout: ends.write, protocolWriteEnd: ends.write)
+            // Its stage lines and a crash line both come back on stdout's pipe. Its
+            // stderr (warnings, a plugin's log) is logged here, in the daemon's format.
+            child = try ChildProcessRun.spawn(command, stdin: nil, stdout: out.write, stderr: err.write, protocolWriteEnd: out.write)
         } catch {
-            close(ends.read)
-            close(ends.write)
+            [out.read, out.write, err.read, err.write].forEach { close($0) }
             return [Problem(subject: "checks", detail: "\(error)", detailIsPublic: true)]
         }
-        close(ends.write)
+        [out.write, err.write].forEach { close($0) }
         var results: [String: String?] = [:]  // subject: nil when it passed, else the problem
-        var crash: JSONValue?
+        var crash: RunMessage?
         var timedOut = false
-        var pending = [UInt8]()
+        var pending = [[UInt8](), [UInt8]()]
         var buffer = [UInt8](repeating: 0, count: 16384)
+        var open = [out.read, err.read].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         // Process start-up gets a grace of its own; then each stage has `timeout`.
         var deadline = DispatchTime.now() + Self.childStartGrace + timeout
-        while true {
+        func take(_ line: Data, from index: Int) {
+            if index == 1 {
+                logger.notice("\(String(decoding: line, as: UTF8.self))", metadata: ["pipeline": "\(plan.pipeline.name)", "from": "ferry validate"])
+            } else if let message = RunMessage.parse(line), message.type == .crash {
+                crash = message
+            } else if let message = try? JSONValue.parse(String(decoding: line, as: UTF8.self)), let subject = message["subject"]?.stringValue {
+                results[subject] = message["ok"] == .bool(true) ? .some(nil) : .some(message["detail"]?.stringValue ?? "failed")
+                deadline = DispatchTime.now() + timeout
+            }
+        }
+        while open.contains(where: { $0.fd >= 0 }) {
             let left = Int64(deadline.uptimeNanoseconds) - Int64(DispatchTime.now().uptimeNanoseconds)
             if left <= 0 {
                 timedOut = true
                 break
             }
-            var poller = pollfd(fd: ends.read, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(min(left / 1_000_000 + 1, 60_000)))
-            if ready < 0 && errno == EINTR { continue }
+            let ready = poll(&open, nfds_t(open.count), Int32(min(left / 1_000_000 + 1, 60_000)))
             if ready <= 0 { continue }
-            let count = buffer.withUnsafeMutableBytes { read(ends.read, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            if count <= 0 { break }
-            pending += buffer[0..<count]
-            while let newline = pending.firstIndex(of: 0x0A) {
-                let line = String(decoding: pending[..<newline], as: UTF8.self)
-                pending.removeSubrange(...newline)
-                guard let message = try? JSONValue.parse(line) else { continue }
-                if message["type"]?.stringValue == "crash" {
-                    crash = message
-                } else if let subject = message["subject"]?.stringValue {
-                    results[subject] = message["ok"] == .bool(true) ? .some(nil) : .some(message["detail"]?.stringValue ?? "failed")
-                    deadline = DispatchTime.now() + timeout
+            for index in open.indices where open[index].fd >= 0 && open[index].revents != 0 {
+                let count = buffer.withUnsafeMutableBytes { read(open[index].fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 {
+                    open[index].fd = -1
+                    continue
                 }
+                pending[index] += buffer[0..<count]
+                while let newline = pending[index].firstIndex(of: 0x0A) {
+                    let line = Data(pending[index][..<newline])
+                    pending[index].removeSubrange(...newline)
+                    if !line.isEmpty { take(line, from: index) }
+                }
+                // A line longer than any of the child's is not one of them (a plugin's
+                // own output shares the pipe): drop it rather than grow without bound.
+                if pending[index].count > 1 << 20 { pending[index].removeAll() }
             }
-            // A line longer than any of the child's is not one of them (a plugin's
-            // own output shares the pipe): drop it rather than grow without bound.
-            if pending.count > 1 << 20 { pending.removeAll() }
         }
         if timedOut { kill(child, SIGKILL) }
-        close(ends.read)
+        [out.read, err.read].forEach { close($0) }
         var status: Int32 = 0
         while waitpid(child, &status, 0) < 0 && errno == EINTR {}
 
@@ -163,9 +175,9 @@ struct ReadinessProbe: Sendable {
             if timedOut {
                 problems.append(Problem(subject: subject, detail: "no answer within \(timeout)s", detailIsPublic: true))
             } else if signal != 0 {
-                let plugin = crash?["plugin"]?.stringValue.map { "plugin '\($0)'" } ?? "the plugin"
-                let name = crash?["signalName"]?.stringValue ?? "signal \(signal)"
-                let call = crash?["call"]?.stringValue.map { " in \($0)" } ?? ""
+                let plugin = crash?.plugin.map { "plugin '\($0)'" } ?? "the plugin"
+                let name = ChildProcessRun.name(of: signal)
+                let call = crash?.call.map { " in \($0)" } ?? ""
                 problems.append(
                     Problem(subject: subject, detail: "\(plugin) crashed (\(name))\(call) while being checked; the daemon goes on", detailIsPublic: true))
             } else {

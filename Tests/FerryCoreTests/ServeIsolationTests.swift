@@ -236,6 +236,11 @@ struct ServeIsolationTests {
         while Date() < deadline && !Self.checkChildren(of: daemonPID).isEmpty { Thread.sleep(forTimeInterval: 0.05) }
         #expect(Self.checkChildren(of: daemonPID).isEmpty, "left behind: \(Self.checkChildren(of: daemonPID))")
         #expect(try serve.get("/healthz").0 == 200)
+        // What a check's process prints to stderr reaches the log through the daemon's
+        // logger, never as the child's own raw lines in the daemon's output.
+        let raw = serve.stderr.split(separator: "\n").filter { $0.hasPrefix("error: ") || $0.hasPrefix("warning: ") }
+        #expect(raw.isEmpty, "\(raw)")
+        #expect(serve.stderr.contains("ferry validate") && serve.stderr.contains("password rejected"), "\(serve.stderr.suffix(3000))")
     }
 
     /// The daemon's live children that are readiness checks (`ferry validate --connect`).
