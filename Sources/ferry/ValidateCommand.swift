@@ -45,7 +45,11 @@ struct ValidateCommand: ParsableCommand {
             if let text = try? String(contentsOfFile: path, encoding: .utf8), DaemonConfig.looksLikeDaemonFile(text) {
                 do {
                     let daemon = try FerryDaemon.load(configPath: path, pluginDirectories: plugins.directories)
-                    print("\(path): ok (daemon: \(daemon.plans.count) pipelines, \(daemon.schedules.count) scheduled)")
+                    if output == "text" { print("\(path): ok (daemon: \(daemon.plans.count) pipelines, \(daemon.schedules.count) scheduled)") }
+                    // --connect on a daemon file tries every pipeline it lists, as its /readyz would.
+                    for plan in daemon.plans.values.sorted(by: { $0.pipeline.name < $1.pipeline.name }) where connect {
+                        if !self.connect(plan, path: plan.pipeline.file) { unreachable = true }
+                    }
                 } catch {
                     for problem in error.errors { printError("error: \(problem)") }
                     invalid = true
@@ -89,7 +93,7 @@ struct ValidateCommand: ParsableCommand {
             } else if let detail {
                 printError("error: \(path): \(check.subject): \(detail)")
             } else {
-                print("\(path): \(check.subject): opens\(check.subject.hasPrefix("source") ? "" : " and passes its check")")
+                print("\(path): \(check.subject): opens\(check.runsCheck ? " and passes its check" : "")")
             }
         }
         return allPassed

@@ -26,6 +26,39 @@ struct CLITests {
         #expect(good.status == 0)
     }
 
+    @Test("validate --connect opens the source and sinks: exit 1 naming the stage that fails, a JSON line per stage, a daemon file's pipelines too")
+    func validateConnect() throws {
+        let directory = try TestSupport.temporaryDirectory()
+        let plugins = try TestSupport.pluginDirectory(TestSupport.standardPlugins)
+        try "not a directory".write(toFile: "\(directory)/a-file", atomically: true, encoding: .utf8)
+        try "name: good\nsource: {plugin: generate}\nsink: {plugin: blackhole}\n".write(toFile: "\(directory)/good.yaml", atomically: true, encoding: .utf8)
+        // Statically valid; only opening the sink finds that its folder is a file.
+        try "name: broken\nsource: {plugin: generate}\nsink: {plugin: file, config: {path: \(directory)/a-file/out.jsonl}}\n"
+            .write(toFile: "\(directory)/broken.yaml", atomically: true, encoding: .utf8)
+        try "listen: 127.0.0.1:0\npipelines:\n  - file: good.yaml\n  - file: broken.yaml\n"
+            .write(toFile: "\(directory)/daemon.yaml", atomically: true, encoding: .utf8)
+
+        let plain = try TestSupport.run(TestSupport.ferryExecutable, ["validate", "\(directory)/broken.yaml", "--plugins", plugins])
+        #expect(plain.status == 0, "without --connect nothing is opened: \(plain.stderr)")
+        let good = try TestSupport.run(TestSupport.ferryExecutable, ["validate", "--connect", "\(directory)/good.yaml", "--plugins", plugins])
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(good.stdout.contains("sink 'blackhole': opens and passes its check"), "\(good.stdout)")
+        let broken = try TestSupport.run(TestSupport.ferryExecutable, ["validate", "--connect", "\(directory)/broken.yaml", "--plugins", plugins])
+        #expect(broken.status == 1)
+        #expect(broken.stderr.contains("broken.yaml: sink 'file':") && broken.stderr.contains("not a directory"), "\(broken.stderr)")
+
+        let json = try TestSupport.run(
+            TestSupport.ferryExecutable, ["validate", "--connect", "--output", "json", "\(directory)/daemon.yaml", "--plugins", plugins])
+        #expect(json.status == 1)
+        let lines = try json.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+        #expect(lines.count == 4, "source and sink of each pipeline: \(json.stdout)")
+        #expect(lines.filter { $0["ok"] == .bool(false) }.map { $0["pipeline"] } == [.string("broken")], "\(json.stdout)")
+        #expect(lines.first { $0["ok"] == .bool(false) }?["subject"] == .string("sink 'file'"))
+
+        let misuse = try TestSupport.run(TestSupport.ferryExecutable, ["validate", "--output", "json", "\(directory)/good.yaml", "--plugins", plugins])
+        #expect(misuse.status == 64 && misuse.stderr.contains("--output json goes with --connect"), "\(misuse.stderr)")
+    }
+
     @Test("a failed run's JSON report carries the typed failure, and the outcome words are the daemon's")
     func typedFailure() throws {
         let directory = try TestSupport.temporaryDirectory()
